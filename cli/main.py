@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "cli.check_config_cmd",
     "cli.config_cmd",
     "cli.parse_cmd",
+    "cli.token_cmd",
     "cli.crypto_cmd",
     "cli.audit_cmd",
 ]

@@ -61,8 +61,12 @@ def _merge_nodes(base: yaml.Node | None, override: yaml.Node | None) -> yaml.Nod
         for key_node, value_node in override.value:
             if key_node.value in index:
                 position = index[key_node.value]
-                merged[position] = (merged[position][0],
-                                    _merge_nodes(merged[position][1], value_node))
+                base_key, base_value = merged[position]
+                both_mappings = (isinstance(base_value, yaml.MappingNode)
+                                 and isinstance(value_node, yaml.MappingNode))
+                # A replaced value is located in the override, a merged mapping in the base.
+                merged[position] = (base_key if both_mappings else key_node,
+                                    _merge_nodes(base_value, value_node))
             else:
                 index[key_node.value] = len(merged)
                 merged.append((key_node, value_node))

@@ -1,0 +1,80 @@
+"""The composition root: the one place where components are registered and the application is
+built from the validated configuration.
+
+    load_settings(path)  -> validated settings (errors name file, line and key)
+    Monitor(settings)    -> store + sources + pipeline + API, started by `shouwang run`
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, create_model
+
+from core.components import ComponentSpec
+from core.configfile import ConfigDocument, load_layers, validate
+from core.registry import Registry
+from core.settings import NodeSettings, PipelineSettings, StrictModel, component_union
+
+
+@dataclass
+class Registries:
+    sources: Registry[ComponentSpec]
+    stores: Registry[ComponentSpec]
+    parsers: Registry[Any]
+
+
+def default_registries() -> Registries:
+    """Every component Shouwang ships, registered explicitly."""
+    from collectors import file_tail, syslog
+    from collectors.parsers.catalog import ALL_PARSERS
+    from storage import elasticsearch, sqlite
+
+    registries = Registries(Registry("source type"), Registry("store type"), Registry("format"))
+    for spec in (file_tail.SPEC, syslog.SPEC):
+        registries.sources.register(spec.type, spec)
+    for spec in (sqlite.SPEC, elasticsearch.SPEC):
+        registries.stores.register(spec.type, spec)
+    for parser in ALL_PARSERS:
+        registries.parsers.register(parser.name, parser)
+    return registries
+
+
+def settings_model(registries: Registries) -> type[BaseModel]:
+    """The root settings model, with one variant per registered component type."""
+    from api.settings import ApiSettings
+
+    source_type = component_union([spec.settings for _, spec in registries.sources.items()])
+    store_type = component_union([spec.settings for _, spec in registries.stores.items()])
+    default_store = registries.stores.get("sqlite").settings
+    return create_model(
+        "ShouwangSettings",
+        __base__=StrictModel,
+        __doc__="Shouwang configuration (config/default.yaml and its *.local.yaml overrides).",
+        node=(NodeSettings, Field(default_factory=NodeSettings)),
+        api=(ApiSettings, Field(default_factory=ApiSettings)),
+        store=(store_type, Field(default_factory=lambda: default_store(type="sqlite"),
+                                 description="where events are kept")),
+        pipeline=(PipelineSettings, Field(default_factory=PipelineSettings)),
+        sources=(dict[str, source_type], Field(default_factory=dict,
+                                               description="sources keyed by an id you choose")),
+    )
+
+
+def _hint(registries: Registries):
+    def hint(error: dict) -> str | None:
+        if error.get("type") != "union_tag_invalid":
+            return None
+        tag = str(error.get("ctx", {}).get("tag", ""))
+        loc = error.get("loc", ())
+        registry = registries.stores if loc and loc[0] == "store" else registries.sources
+        return f" ({registry.unknown_message(tag)})"
+    return hint
+
+
+def load_settings(path: str | Path, registries: Registries | None = None):
+    registries = registries or default_registries()
+    document: ConfigDocument = load_layers(path)
+    settings = validate(settings_model(registries), document, hint=_hint(registries))
+    return settings, document, registries

@@ -1,0 +1,177 @@
+"""The running monitor: store, sources, pipeline and API in one process (`shouwang run`).
+
+Start order: store (opened and spooling if unreachable) -> pipeline batcher -> sources -> API.
+Stop order is the reverse, and the pipeline drains what it holds into the store first; anything
+not stored by then is re-read on the next start (file offsets advance only after storage).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from core.components import BuildContext
+from core.metrics import PipelineMetrics
+from core.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL_SECS = 3600.0
+INGEST_SOURCE_ID = "api_ingest"
+
+
+class _QuietServer:
+    """A uvicorn server that leaves signal handling to us (we stop the pipeline first)."""
+
+    def __new__(cls, config):
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):
+                yield
+
+        return Server(config)
+
+
+class Monitor:
+    def __init__(self, settings, registries, *, config_files: list[str] | None = None,
+                 registry: CollectorRegistry | None = None, out=sys.stdout):
+        self.settings = settings
+        self.registries = registries
+        self.config_files = config_files or []
+        self.registry = registry or CollectorRegistry()
+        self.metrics = PipelineMetrics(self.registry)
+        self.out = out
+        data_dir = Path(settings.node.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.context = BuildContext(
+            data_dir=data_dir, registry=self.registry, metrics=self.metrics,
+            parsers=registries.parsers, hostname=settings.node.name,
+        )
+        store_spec = registries.stores.get(settings.store.type)
+        self.store = store_spec.build("store", settings.store, self.context)
+        self.sources = [
+            registries.sources.get(source_settings.type).build(source_id, source_settings,
+                                                                  self.context)
+            for source_id, source_settings in settings.sources.items()
+        ]
+        pipeline_settings = settings.pipeline
+        self.pipeline = Pipeline(
+            sources=self.sources, sinks=[self.store], metrics=self.metrics,
+            queue_max_events=pipeline_settings.queue_max_events,
+            batch_max_events=pipeline_settings.batch_max_events,
+            batch_max_wait_secs=pipeline_settings.batch_max_wait_secs,
+        )
+        self._ingest_emitter = self.pipeline.emitter(INGEST_SOURCE_ID)
+        self._stop = asyncio.Event()
+        self.server = None
+
+    # -- hooks the API calls ---------------------------------------------------------------
+    async def ingest(self, events: list[dict]) -> None:
+        """Queue events from the API and return once they are stored (at-least-once for
+        agents: they drop a batch from their spool only after this returns)."""
+        stored = asyncio.get_running_loop().create_future()
+
+        def ack() -> None:
+            if not stored.done():
+                stored.set_result(None)
+
+        await self._ingest_emitter.emit(events, ack=ack)
+        await stored
+
+    async def readiness(self) -> dict:
+        checks = {"store": await self._store_ping()}
+        for source_id, state in self.pipeline.states.items():
+            checks[f"source:{source_id}"] = state.running
+        return checks
+
+    async def _store_ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.store.ping(), 5))
+        except Exception:
+            return False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _api_app(self):
+        from api.app import create_app
+
+        return create_app(self.settings.api, store=self.store, registry=self.registry,
+                          readiness=self.readiness, ingest=self.ingest)
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.pipeline.start()
+        import uvicorn
+
+        api = self.settings.api
+        config = uvicorn.Config(self._api_app(), host=api.host, port=api.port,
+                                log_level="warning", access_log=False, lifespan="off")
+        self.server = _QuietServer(config)
+        self._server_task = asyncio.create_task(self.server.serve(), name="api")
+        self._retention_task = asyncio.create_task(self._retention_loop(), name="retention")
+        await self._wait_api_started()
+
+    async def _wait_api_started(self) -> None:
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if self._server_task.done():
+                exc = self._server_task.exception()
+                raise SystemExit(f"API could not start on {self.api_url}: {exc or 'port in use?'}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"API did not start on {self.api_url} within 10 s")
+            await asyncio.sleep(0.05)
+
+    @property
+    def api_url(self) -> str:
+        host = self.settings.api.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.settings.api.port}"
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                dropped = await self.store.apply_retention(time.time())
+                if dropped:
+                    log.info("retention dropped %d partition(s)", dropped)
+            except Exception:
+                log.exception("retention failed; will try again")
+                self.metrics.errors.labels("store", "retention").inc()
+            await asyncio.sleep(RETENTION_INTERVAL_SECS)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        await self.pipeline.stop()
+        self._retention_task.cancel()
+        await asyncio.gather(self._server_task, self._retention_task, return_exceptions=True)
+        await self.store.close()
+
+    def banner(self) -> str:
+        lines = [f"Shouwang monitor on {self.settings.node.name}",
+                 f"  config:   {', '.join(self.config_files) or '(defaults)'}",
+                 f"  store:    {self.settings.store.type} under {self.context.data_dir}/"]
+        for source in self.sources:
+            for what in source.describe():
+                lines.append(f"  watching: [{source.id}] {what}")
+        lines += [f"  API:      {self.api_url}/api/v1/events  (docs: {self.api_url}/docs)",
+                  f"  health:   {self.api_url}/healthz   metrics: {self.api_url}/metrics"]
+        return "\n".join(lines)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self.start()
+        print(self.banner(), file=self.out, flush=True)
+        await self._stop.wait()
+        print("stopping: storing what is queued...", file=self.out, flush=True)
+        await self.stop()
+        return 0
