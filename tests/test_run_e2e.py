@@ -1,0 +1,63 @@
+"""The monitor as a user runs it: `make run`, a line appended to a watched file, the API."""
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.monitor import ROOT, MonitorProcess, free_port, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for_events(monitor, timeout, **params):
+    deadline = time.monotonic() + timeout
+    while True:
+        response = monitor.api("/api/v1/events", **params)
+        assert response.status_code == 200, response.text
+        events = response.json()["events"]
+        if events or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
+def test_make_run_shows_an_appended_line_within_2_seconds(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    port = free_port()
+    config = write_config(tmp_path / "shouwang.yaml", data_dir=tmp_path / "var", port=port,
+                          sources={"auth": {"type": "file_tail", "paths": [str(log)],
+                                            "format": "syslog"}})
+    with MonitorProcess(["make", "--no-print-directory", "run", f"CONFIG={config}"], port) as monitor:
+        assert monitor.api("/readyz").status_code == 200
+        appended_at = time.monotonic()
+        with log.open("a") as handle:
+            handle.write("Nov 25 14:25:43 web1 sshd[4242]: Failed password for invalid user "
+                         "admin from 203.0.113.7 port 50022 ssh2\n")
+        events = wait_for_events(monitor, 2.0, q="203.0.113.7")
+        elapsed = time.monotonic() - appended_at
+        assert events, f"no event within 2 s:\n{monitor.output()}"
+        assert elapsed < 2.0
+        event = events[0]
+        assert event["source.ip"] == "203.0.113.7"
+        assert event["event.outcome"] == "failure"
+        assert event["user.name"] == "admin"
+        banner = monitor.output()
+        assert str(log) in banner and f"http://127.0.0.1:{port}" in banner
+
+
+def test_default_config_starts_and_serves_health_and_metrics():
+    """`make run` with nothing but the shipped defaults (no tokens: loopback health only)."""
+    port = 8700
+    if os.environ.get("SHOUWANG_SKIP_DEFAULT_PORT"):
+        pytest.skip("SHOUWANG_SKIP_DEFAULT_PORT set")
+    with MonitorProcess(["make", "--no-print-directory", "run"], port) as monitor:
+        import httpx
+
+        metrics = httpx.get(f"{monitor.url}/metrics", timeout=5)
+        assert metrics.status_code == 200
+        assert "shouwang_source_up" in metrics.text
+        # No token configured: the event API refuses, health stays open.
+        assert httpx.get(f"{monitor.url}/api/v1/events", timeout=5).status_code == 401
+        banner = monitor.output()
+        assert "udp://127.0.0.1:5514" in banner and "tcp://127.0.0.1:5514" in banner
