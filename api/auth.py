@@ -6,7 +6,7 @@ Contract:
   configured digest, without stopping at a match, so timing does not tell which token (or
   whether any) matched.
 - 401 (with ``WWW-Authenticate: Bearer``) when no usable token is presented; 403 when the
-  token's role lacks the route's permission (api/rbac.py). Each failure increments
+  token's role lacks the route's permission (api/roles.py). Each failure increments
   ``shouwang_api_auth_failures_total{reason}``; reasons: missing, malformed, invalid_token,
   forbidden_role, no_tokens_configured.
 - Loopback clients may call routes guarded with ``loopback_trusted=True`` without a token when
@@ -28,7 +28,7 @@ from fastapi.security import HTTPBearer
 
 from api.errors import ApiError
 from api.metrics import ApiMetrics
-from api.rbac import Permission, Role, allows
+from api.roles import Permission, Role, allows
 from api.settings import ApiSettings
 from api.tokens import MIN_TOKEN_CHARS
 from core.errors import ConfigError

@@ -13,17 +13,15 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from core.errors import InputError, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class OrjsonResponse(Response):
+class OrjsonResponse(JSONResponse):
     """JSON rendered by orjson (FastAPI's ORJSONResponse is deprecated)."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse
 
 from api.auth import Gatekeeper
 from api.errors import OrjsonResponse
-from api.rbac import Permission
+from api.roles import Permission
 
 OPENAPI_PATH = "/openapi.json"
 DOCS_PATH = "/docs"

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query as QueryParam, Request
 
 from api.auth import Gatekeeper
 from api.errors import OrjsonResponse, bad_parameter
-from api.rbac import Permission
+from api.roles import Permission
 from api.schemas import ERRORS, EventsPage
 from core.events import parse_ts
 from storage.base import Query, Store

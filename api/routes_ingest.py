@@ -29,7 +29,7 @@ from api.auth import Gatekeeper, Principal
 from api.errors import ApiError, OrjsonResponse
 from api.metrics import ApiMetrics
 from api.ndjson import count_lines, parse_ndjson
-from api.rbac import Permission
+from api.roles import Permission
 from api.schemas import ERRORS, ErrorBody, IngestResult
 from api.settings import ApiSettings
 from core.events import format_ts

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from api.auth import Gatekeeper
 from api.errors import OrjsonResponse
-from api.rbac import Permission
+from api.roles import Permission
 from api.readiness import Readiness, run_checks
 from api.schemas import ErrorBody, Health, Readiness as ReadinessBody
 from storage.base import Store

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from api.rbac import Role
+from api.roles import Role
 from core.secrets import SecretRef
 from core.settings import StrictModel
 
@@ -35,7 +35,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 class TokenSettings(StrictModel):
     """One bearer token: its role, and exactly one of `sha256` or `secret`."""
 
-    role: Role = Field(description="what the token may do (api/rbac.py has the table)")
+    role: Role = Field(description="what the token may do (api/roles.py has the table)")
     sha256: str | None = Field(None, description="hex SHA-256 of the token value")
     secret: SecretRef | None = Field(None, description="reference to the token value, "
                                      "hashed at start: env:NAME or file:/path")

@@ -33,5 +33,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
 }
 
 
+ROLES: frozenset[str] = frozenset(role.value for role in Role)
+
+
 def allows(role: Role, permission: Permission) -> bool:
     return role in GRANTS.get(permission, frozenset())
