@@ -1,0 +1,145 @@
+"""One SQLite file per UTC day: naming, schema, connections and the checks that make a broken
+file a clear error.
+
+Files are `events-YYYY-MM-DD.db` (plus SQLite's -wal/-shm). A file per day, rather than a
+table per day in one file, lets retention give disk space back at once (unlink, no VACUUM)
+and confines a corrupt file to one day.
+
+Schema of a partition:
+    events(id INTEGER PRIMARY KEY, ts, <hot columns>, message, irregular, doc BLOB)
+    events_fts: FTS5 on `message`, external content (the text lives once, in `events`),
+                filled by an AFTER INSERT trigger so rows skipped as duplicates stay out of it
+    UNIQUE index on event_id: a batch written twice (a spool replay after a crash) is stored
+    once (INSERT OR IGNORE).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
+
+from core.errors import StoreError
+from storage.sqlite_rows import HOT_FIELDS
+
+EPOCH_DATE = date(1970, 1, 1)
+FILE_PATTERN = re.compile(r"^events-(\d{4}-\d{2}-\d{2})\.db$")
+SQLITE_HEADER = b"SQLite format 3\x00"
+SCHEMA_VERSION = 1
+
+_HOT_COLUMNS_SQL = ", ".join(f"{column} TEXT" for column, _ in HOT_FIELDS)
+SCHEMA_SQL = f"""
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    {_HOT_COLUMNS_SQL},
+    message TEXT,
+    irregular INTEGER NOT NULL DEFAULT 0,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events(event_id);
+CREATE INDEX IF NOT EXISTS events_dataset_ts ON events(dataset, ts);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts);
+CREATE INDEX IF NOT EXISTS events_source_ip_ts ON events(source_ip, ts);
+CREATE INDEX IF NOT EXISTS events_host_name_ts ON events(host_name, ts);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    message, content='events', content_rowid='id'
+);
+CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events
+WHEN NEW.message IS NOT NULL BEGIN
+    INSERT INTO events_fts(rowid, message) VALUES (NEW.id, NEW.message);
+END;
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+_INSERT_COLUMNS = ["ts", *(column for column, _ in HOT_FIELDS), "message", "irregular", "doc"]
+INSERT_SQL = (f"INSERT OR IGNORE INTO events ({', '.join(_INSERT_COLUMNS)}) "
+              f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})")
+
+
+def day_name(day: int) -> str:
+    return (EPOCH_DATE + timedelta(days=day)).isoformat()
+
+
+def partition_path(directory: Path, day: int) -> Path:
+    return directory / f"events-{day_name(day)}.db"
+
+
+def list_partitions(directory: Path) -> dict[int, Path]:
+    """Day number -> file, for every partition file in `directory`."""
+    found: dict[int, Path] = {}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return found
+    except OSError as exc:
+        raise StoreError(f"cannot list the store directory {directory}: {exc.strerror}") from None
+    for name in names:
+        match = FILE_PATTERN.match(name)
+        if match:
+            day = (date.fromisoformat(match.group(1)) - EPOCH_DATE).days
+            found[day] = directory / name
+    return found
+
+
+def corrupt_error(path: Path, exc: BaseException) -> StoreError:
+    return StoreError(
+        f"store partition {path} is not a readable SQLite database ({exc}); move it aside "
+        f"(the other days are unaffected) or restore it from a backup")
+
+
+def check_header(path: Path) -> None:
+    """Cheap early check that a partition file is SQLite at all (an empty file is fine)."""
+    try:
+        with path.open("rb") as stream:
+            header = stream.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read store partition {path}: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise corrupt_error(path, ValueError("bad file header"))
+
+
+def open_writer(path: Path, synchronous: str, cache_mib: int) -> sqlite3.Connection:
+    """A connection that creates the partition if needed; used by the writer thread only."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store partition {path}: {exc}") from None
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + synchronous=NORMAL: a commit is not fsynced, the WAL is fsynced at each
+        # checkpoint. An application crash loses nothing; only an OS crash or power cut can
+        # undo the last commits since the checkpoint, and the file is never corrupted. FULL
+        # would fsync on every 2,000-event batch; `synchronous: full` is there for sites that
+        # need that guarantee and accept the cost.
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.executescript(SCHEMA_SQL)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+            raise StoreError(f"disk full creating store partition {path}: {exc}") from None
+        raise corrupt_error(path, exc) from None
+    return conn
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise corrupt_error(path, exc) from None
+    return conn
+
+
+def remove_partition(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass

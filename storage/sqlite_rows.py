@@ -1,0 +1,113 @@
+"""Turning events into SQLite rows: the hot path of every write (keep it lean).
+
+A row is (ts_us, <hot columns...>, message, irregular, doc):
+- ts_us: @timestamp as integer microseconds since the epoch (UTC); it picks the partition
+  (one per UTC day) and, with the rowid, orders results.
+- hot columns: string values of the fields in HOT_FIELDS, indexed or at least read without
+  parsing JSON. A hot field holding anything but a string (a list, a number) leaves its column
+  NULL and sets `irregular` = 1, so filters fall back to the JSON document for that row only.
+- message: the `message` string, fed to the FTS5 index by a trigger.
+- doc: the whole event as orjson bytes, unchanged (round-trips exactly, unicode included).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import orjson
+
+from core.events import event_epoch
+
+# (column, ECS field). Order matters: it is the column order of INSERT_SQL.
+HOT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("event_id", "event.id"),
+    ("dataset", "event.dataset"),
+    ("kind", "event.kind"),
+    ("action", "event.action"),
+    ("outcome", "event.outcome"),
+    ("source_ip", "source.ip"),
+    ("destination_ip", "destination.ip"),
+    ("host_name", "host.name"),
+    ("user_name", "user.name"),
+)
+HOT_COLUMN = {field: column for column, field in HOT_FIELDS}
+_HOT_KEYS = tuple(field for _, field in HOT_FIELDS)
+
+US_PER_SEC = 1_000_000
+US_PER_DAY = 86_400 * US_PER_SEC
+
+# orjson options: unknown types (bytes, sets, datetimes from a careless parser) become strings
+# rather than failing the whole batch; non-string keys are tolerated for the same reason.
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _lenient(value):
+    return str(value)
+
+
+class TimestampParser:
+    """@timestamp -> epoch microseconds, with a cache of whole seconds.
+
+    Events of one batch mostly share their second, and our own timestamps all look like
+    "2026-11-25T14:25:43.123456Z": the cache turns datetime parsing into a dict lookup.
+    Anything else goes through core.events.event_epoch (offsets, naive times, numbers).
+    """
+
+    CACHE_MAX = 4096
+
+    def __init__(self):
+        self._seconds: dict[str, int] = {}
+
+    def __call__(self, event: dict) -> int:
+        text = event.get("@timestamp")
+        if type(text) is str and len(text) >= 20 and text[-1] == "Z" and text[10] == "T":
+            head = text[:19]
+            base = self._seconds.get(head)
+            if base is None:
+                base = self._parse_head(head)
+            if base is not None:
+                if len(text) == 20:
+                    return base
+                if text[19] == ".":
+                    digits = text[20:-1]
+                    if digits.isdigit() and len(digits) <= 9:
+                        return base + int(digits[:6].ljust(6, "0"))
+        return round(event_epoch(event) * US_PER_SEC)
+
+    def _parse_head(self, head: str) -> int | None:
+        try:
+            moment = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        if len(self._seconds) >= self.CACHE_MAX:
+            self._seconds.clear()
+        base = int(moment.timestamp()) * US_PER_SEC
+        self._seconds[head] = base
+        return base
+
+
+def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[tuple]]:
+    """Rows grouped by UTC day number (days since the epoch)."""
+    by_day: dict[int, list[tuple]] = {}
+    dumps = orjson.dumps
+    hot_keys = _HOT_KEYS
+    for event in events:
+        ts_us = parse_ts(event)
+        get = event.get
+        hot = [get(key) for key in hot_keys]
+        irregular = 0
+        for position, value in enumerate(hot):
+            if value is not None and type(value) is not str:
+                hot[position] = None
+                irregular = 1
+        message = get("message")
+        if message is not None and type(message) is not str:
+            message = str(message)
+        row = (ts_us, *hot, message, irregular,
+               dumps(event, default=_lenient, option=_DUMPS_OPTIONS))
+        day = ts_us // US_PER_DAY
+        rows = by_day.get(day)
+        if rows is None:
+            by_day[day] = [row]
+        else:
+            rows.append(row)
+    return by_day
