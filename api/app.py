@@ -84,4 +84,6 @@ def create_app(settings: ApiSettings, *, store: Store, registry: CollectorRegist
     app.openapi = _openapi_without_422(app)
     app.state.settings = settings
     app.state.api_metrics = metrics
+    # Routes added later (admin endpoints) guard themselves with the same gatekeeper.
+    app.state.gatekeeper = gate
     return app

@@ -115,7 +115,7 @@ def make_harness():
         harness.app = create_app(
             api_settings, store=store, registry=registry, readiness=readiness,
             ingest=record if ingest == "record" else ingest,
-            audit=harness.audited.append if audit else None)
+            audit=harness.audited.append if audit is True else audit)
         return harness
 
     return make
