@@ -18,9 +18,9 @@ import logging
 import time
 from typing import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.metrics import ApiMetrics, route_template
+from api.metrics import ApiMetrics, StatusNote, route_template
 from core.events import format_ts
 
 log = logging.getLogger(__name__)
@@ -77,20 +77,13 @@ class AuditMiddleware:
                 or scope.get("method") not in UNSAFE_METHODS):
             await self.app(scope, receive, send)
             return
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        note = StatusNote(send)
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, note)
         finally:
             if is_audited(scope):
                 try:
-                    self.hook(audit_record(scope, status, self.clock))
+                    self.hook(audit_record(scope, note.status, self.clock))
                 except Exception:
                     log.exception("audit hook failed for %s %s", scope.get("method"),
                                   scope.get("path"))

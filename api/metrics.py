@@ -45,6 +45,20 @@ def route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or UNMATCHED_ROUTE
 
 
+class StatusNote:
+    """Wraps an ASGI `send` to note the response status; 500 until the app answers, which is
+    what a client sees when the app dies first."""
+
+    def __init__(self, send: Send):
+        self.status = 500
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
 class RequestMetricsMiddleware:
     """Counts and times every HTTP request by route template, method and status."""
 
@@ -57,18 +71,11 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client sees if the app dies before answering
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        note = StatusNote(send)
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, note)
         finally:
             route = route_template(scope)
             method = scope.get("method", "")
-            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.requests.labels(route, method, str(note.status)).inc()
             self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
