@@ -17,7 +17,8 @@
             │   ├── UnknownSender        agent id not in the trusted key set
             │   ├── Replayed             sequence number already seen (or too old)
             │   ├── Tampered             message failed authentication or signature
-            │   └── Expired              timestamp outside the accepted window
+            │   ├── Expired              timestamp outside the accepted window
+            │   └── UnknownSession       no session key known and none carried
             └── AuditLogBroken           the audit chain is broken; carries line and reason
 
 Messages are meant for a person and must stay free of secrets: never format a key, passphrase
@@ -90,6 +91,11 @@ class Tampered(ChannelError):
 
 class Expired(ChannelError):
     """The message timestamp lies outside the receiver's time window."""
+
+
+class UnknownSession(ChannelError):
+    """The message belongs to a session whose key the receiver does not hold, and it does not
+    carry the encrypted session key."""
 
 
 class AuditLogBroken(CryptoError):
