@@ -21,7 +21,7 @@ from pydantic import AfterValidator
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"target", "module", "phase", "version", "job", "instance", "le",
-                             "quantile", "server"})
+                             "quantile", "server", "ip_protocol"})
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
