@@ -253,3 +253,33 @@ def raw_event(line: str, created: str, *, dataset: str = "shouwang.raw",
 def is_unparsed(event: dict) -> bool:
     tags = event.get("tags")
     return bool(tags) and UNPARSED_TAG in tags
+
+
+class LineNormalizer:
+    """parse-or-keep: every line becomes an event. Lines the parser does not read become raw
+    events (counted in `unparsed`), so nothing a source reads is ever dropped."""
+
+    __slots__ = ("parse", "created", "unparsed", "parsed")
+
+    def __init__(self, parser: Parser, clock: Callable[[], float] = time.time):
+        self.parse = parser.parse
+        self.created = CreatedClock(clock)
+        self.unparsed = 0
+        self.parsed = 0
+
+    def event(self, line: str) -> dict:
+        try:
+            event = self.parse(line)
+        except Exception as exc:  # a parser bug must not lose the line; it is kept raw
+            event = None
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            error = None
+        if event is None:
+            self.unparsed += 1
+            event = raw_event(line, self.created.now())
+            if error:
+                event["error.message"] = f"parser failed: {error}"
+            return event
+        self.parsed += 1
+        return event

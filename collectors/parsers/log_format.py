@@ -2,9 +2,9 @@
 
 '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent' becomes one
 anchored regex with a named group per variable. A variable inside double quotes may hold
-spaces (nginx escapes quotes in it as \\x22); one outside quotes is a single token, except
-$time_local, which has its own shape. Variables we do not know are kept as
-shouwang.nginx.<variable> strings, never dropped.
+spaces (nginx escapes quotes in it as \\x22); any other runs up to the literal character that
+follows it (a space, '|', ...); $time_local, $time_iso8601 and $status have their own shapes.
+Variables we do not know are kept as shouwang.nginx.<variable> strings, never dropped.
 """
 from __future__ import annotations
 
@@ -73,13 +73,16 @@ class LogFormat:
             else:
                 group = f"(?P<{name}>"
                 variables.append(name)
-            quoted = literal.endswith('"') and log_format[match.end():match.end() + 1] == '"'
+            following = log_format[match.end():match.end() + 1]
             if name in _SHAPES:
                 shape = _SHAPES[name]
-            elif quoted:
-                shape = r'(?:[^"\\]|\\.)*'
+            elif following == '"':
+                shape = r'(?:[^"\\]|\\.)*'  # nginx escapes '"' inside values as \x22
+            elif following and following != "$":
+                # Up to the literal that follows, so '$request|$status' splits on '|'.
+                shape = "[^" + re.escape(following) + "]*"
             else:
-                shape = r"\S*"
+                shape = r".*" if not following else r"\S*"
             parts.append(group + shape + ")")
             position = match.end()
         parts.append(re.escape(log_format[position:]))
