@@ -36,7 +36,7 @@ from core.settings import StrictModel
 from storage.base import Query, SearchResult
 from storage.cursor import decode_cursor, encode_cursor
 from storage.spool import SpoolSettings, wrap_in_spool
-from storage.sqlite_partition import (INSERT_SQL, check_header, corrupt_error, list_partitions,
+from storage.sqlite_partition import (FTS_FILL_SQL, INSERT_SQL, LAST_ID_SQL, check_header, corrupt_error, list_partitions,
                                       open_reader, open_writer, partition_path,
                                       remove_partition)
 from storage.sqlite_query import (check_limit, count_sql, fts_expression, search_sql,
@@ -155,7 +155,9 @@ class SqliteStore:
             conn = self._writer_conn(day)
             try:
                 conn.execute("BEGIN")
+                last_id = conn.execute(LAST_ID_SQL).fetchone()[0]
                 conn.executemany(INSERT_SQL, rows)
+                conn.execute(FTS_FILL_SQL, (last_id,))
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._abandon(day, conn)

@@ -31,6 +31,7 @@ HOT_FIELDS: tuple[tuple[str, str], ...] = (
 )
 HOT_COLUMN = {field: column for column, field in HOT_FIELDS}
 _HOT_KEYS = tuple(field for _, field in HOT_FIELDS)
+_PLAIN_TYPES = frozenset((str, type(None)))
 
 US_PER_SEC = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SEC
@@ -90,16 +91,15 @@ def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[
     by_day: dict[int, list[tuple]] = {}
     dumps = orjson.dumps
     hot_keys = _HOT_KEYS
+    plain_types = _PLAIN_TYPES
     for event in events:
         ts_us = parse_ts(event)
-        get = event.get
-        hot = [get(key) for key in hot_keys]
+        hot = list(map(event.get, hot_keys))
         irregular = 0
-        for position, value in enumerate(hot):
-            if value is not None and type(value) is not str:
-                hot[position] = None
-                irregular = 1
-        message = get("message")
+        if not plain_types.issuperset(map(type, hot)):      # rare: a list, a number...
+            irregular = 1
+            hot = [value if type(value) is str else None for value in hot]
+        message = event.get("message")
         if message is not None and type(message) is not str:
             message = str(message)
         row = (ts_us, *hot, message, irregular,
