@@ -9,7 +9,9 @@ Contracts:
 * Signatures: e = SM3(Z_A || M), Z_A per GB/T 32918.2 section 5.5 with user ID ``uid`` (default
   ``1234567812345678``); DER ``SEQUENCE { r, s }``. Signing goes through
   ``sm2_sign_sm3_digest`` (fast path, Z cached per key and ID). Verification parses the DER
-  strictly first, so a malleated encoding fails even where libgmssl would accept it.
+  strictly first, so a malleated encoding fails even where libgmssl would accept it. It runs in
+  the system libcrypto when that passes a self-test (faster, releases the GIL;
+  crypto/_openssl_verify.py), else in libgmssl.
 * Encryption: C1C3C2 in the GM/T 0009 ASN.1 form that OpenSSL and GmSSL read; plaintext 1..255
   bytes (enough for the SM4 keys it transports). Decryption checks C3; any failure is
   ``WrongKeyError``.
@@ -24,7 +26,7 @@ import re
 
 import gmssl_pyx as _g
 
-from crypto import _der, _ec
+from crypto import _der, _ec, _openssl_verify
 from crypto._quiet import quiet_stderr
 from crypto.errors import KeyFormatError, SignatureInvalid, WrongKeyError, WrongPassphrase
 from crypto.kdf import DEFAULT_PBKDF2_ITERATIONS, pbkdf2_sm3
@@ -102,6 +104,9 @@ class SM2PublicKey:
     def to_der(self) -> bytes:
         return _der.seq(_ALG_ID, _der.bits(b"\x04" + self.raw))
 
+    def _spki(self) -> bytes:
+        return _spki_cached(self.raw)
+
     def to_pem(self) -> bytes:
         return pem_encode("PUBLIC KEY", self.to_der())
 
@@ -144,6 +149,9 @@ class SM2PublicKey:
     def verify_digest(self, digest: bytes, signature: bytes) -> bool:
         if not _strict_signature(signature):
             return False
+        fast = _openssl_verify.verifier()
+        if fast is not None:
+            return fast(self._spki(), digest, signature)
         with quiet_stderr():
             try:
                 return bool(_g.sm2_verify_sm3_digest(self.raw, digest, signature))
@@ -160,6 +168,11 @@ class SM2PublicKey:
         if not 1 <= len(plaintext) <= MAX_PLAINTEXT:
             raise ValueError("SM2 encrypts 1..255 bytes here (wrap a symmetric key instead)")
         return _g.sm2_encrypt(self.raw, plaintext)
+
+
+@functools.lru_cache(maxsize=256)
+def _spki_cached(raw: bytes) -> bytes:
+    return _der.seq(_ALG_ID, _der.bits(b"\x04" + raw))
 
 
 @functools.lru_cache(maxsize=256)

@@ -190,3 +190,29 @@ def test_encryption_interop_both_ways(openssl, sm2_key, tmp_path):
     theirs = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", str(pub),
                      input=b"from openssl side").stdout
     assert sm2_key.decrypt(theirs) == b"from openssl side"
+
+
+def test_libcrypto_and_libgmssl_verifiers_agree(sm2_key, other_sm2_key):
+    import gmssl_pyx
+
+    from crypto import _openssl_verify
+
+    fast = _openssl_verify.verifier()
+    if fast is None:
+        pytest.skip("system libcrypto without SM2: the libgmssl path is the only one")
+    for i in range(20):
+        msg = os.urandom(i * 7)
+        sig = sm2_key.sign(msg)
+        for key in (sm2_key.public_key, other_sm2_key.public_key):
+            e = key.digest(msg)
+            assert fast(key.to_der(), e, sig) == gmssl_pyx.sm2_verify_sm3_digest(key.raw, e, sig)
+
+
+def test_gmssl_fallback_verifier_works(tmp_path):
+    script = ("from crypto.sm2 import SM2PrivateKey\nfrom crypto import _openssl_verify\n"
+              "assert _openssl_verify.verifier() is None\n"
+              "k = SM2PrivateKey.generate(); s = k.sign(b'a')\n"
+              "assert k.public_key.verify(b'a', s) and not k.public_key.verify(b'b', s)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30,
+                         env={**os.environ, "SHOUWANG_SM2_VERIFY": "gmssl"})
+    assert out.returncode == 0 and out.stderr == b"", out.stderr
