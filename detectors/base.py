@@ -1,0 +1,82 @@
+"""What the window detectors share: selecting events, keys, suppression and finding output.
+
+Detector contract (the engine relies on it):
+- `select(event)` is cheap and side-effect free: it returns None when the event is not for this
+  rule (conditions fail, or a key field is missing), else `(key, info)`.
+- `observe(event, ts, key, info)` is called in event-time order (the engine reorders within the
+  allowed lateness) and returns a finding dict or None. Same calls in the same order give the
+  same findings: detectors read no clock except `created()` for event.created.
+- State is per key in a `KeyedState` bounded by the rule's `max_keys`.
+
+Suppression: after a key fires, it stays quiet until `window_secs` after the firing event
+(one finding per key per window); the next crossing after that raises a new finding.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from detectors.conditions import compile_conditions
+from detectors.findings import Evidence, build_finding
+from detectors.state import DetectorMetrics, KeyedState
+
+
+class WindowDetector:
+    """Base of the keyed window detectors (threshold, distinct, sequence, web_attack)."""
+
+    def __init__(self, rule, metrics: DetectorMetrics, created: Callable[[], str]):
+        self.rule = rule
+        self.id = rule.id
+        self.window_secs = float(rule.window_secs)
+        self.datasets = tuple(rule.datasets)
+        self.categories = tuple(rule.categories)
+        self.key_fields = list(rule.key)
+        self._single_key = self.key_fields[0] if len(self.key_fields) == 1 else None
+        self.predicate = compile_conditions(rule.match, rule.unless)
+        self.metrics = metrics
+        self._created = created
+        self._matched = metrics.matched.labels(rule.id)
+        self._findings = metrics.findings.labels(rule.id)
+        self._suppressed = metrics.suppressed.labels(rule.id)
+        self.state: KeyedState = KeyedState(rule.max_keys, metrics.evicted.labels(rule.id).inc)
+        # key -> event time until which a fired key stays quiet
+        self._quiet: KeyedState = KeyedState(rule.max_keys, lambda: None)
+
+    def key_of(self, event: dict) -> tuple | None:
+        if self._single_key is not None:
+            value = event.get(self._single_key)
+            if value is None or value == "" or isinstance(value, (list, dict)):
+                return None
+            return (value,)
+        values = []
+        for field in self.key_fields:
+            value = event.get(field)
+            if value is None or value == "" or isinstance(value, (list, dict)):
+                return None
+            values.append(value)
+        return tuple(values)
+
+    def select(self, event: dict) -> tuple[tuple, Any] | None:
+        if not self.predicate(event):
+            return None
+        key = self.key_of(event)
+        if key is None:
+            return None
+        self._matched.inc()
+        return key, True
+
+    def observe(self, event: dict, ts: float, key: tuple, info: Any) -> dict | None:
+        raise NotImplementedError
+
+    def quiet(self, key: tuple, ts: float) -> bool:
+        """True (and counted) while `key` is inside the window after its last finding."""
+        until = self._quiet.get(key, lambda: [float("-inf")])
+        if ts < until[0]:
+            self._suppressed.inc()
+            return True
+        return False
+
+    def fire(self, key: tuple, ts: float, evidence: Evidence, extra: dict | None = None) -> dict:
+        self._quiet.get(key, lambda: [float("-inf")])[0] = ts + self.window_secs
+        self._findings.inc()
+        return build_finding(self.rule, self.key_fields, key, evidence, created=self._created(),
+                             extra=extra)

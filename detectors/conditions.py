@@ -1,0 +1,156 @@
+"""Field conditions of rule files, compiled once into plain predicates over event dicts.
+
+YAML shape (a mapping of flat dotted ECS field -> test; all must hold):
+
+    match:
+      event.outcome: failure                      # equals (shorthand)
+      event.action: {in: [ssh_failed, ssh_invalid_user]}
+      url.path: {regex: '(?i)^/(login|signin)'}   # RE2, searched anywhere in the value
+      source.ip: {cidr: [10.0.0.0/8]}
+      user.name: {exists: true}
+    unless:                                       # none of these may hold
+      source.ip: {cidr: [127.0.0.0/8]}
+
+A list-valued event field (event.category) satisfies a test when any element does. Regexes are
+RE2 (linear time, no catastrophic backtracking) and invalid ones are rejected at load time.
+Numbers and strings compare as written in the event (status codes are ints), except that `in`
+and `equals` also accept the string form of a number, so YAML authors need not care.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable
+
+import re2
+from pydantic import Field, field_validator, model_validator
+
+from core.settings import StrictModel
+
+Predicate = Callable[[dict], bool]
+MISSING = object()
+
+
+class FieldTest(StrictModel):
+    """One test on one field; exactly one of the keys is given."""
+
+    equals: Any = None
+    in_: list[Any] | None = Field(None, alias="in")
+    regex: str | None = None
+    cidr: list[str] | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if not isinstance(value, dict):
+            return {"equals": value}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [name for name in ("equals", "in_", "regex", "cidr", "exists")
+                 if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of equals, in, regex, cidr, exists")
+        return self
+
+    @field_validator("regex")
+    @classmethod
+    def _valid_regex(cls, value):
+        if value is not None:
+            try:
+                re2.compile(value)
+            except re2.error as exc:
+                raise ValueError(f"invalid RE2 regex {value!r}: {exc}") from None
+        return value
+
+    @field_validator("cidr")
+    @classmethod
+    def _valid_cidr(cls, value):
+        for item in value or ():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"invalid network {item!r}") from None
+        return value
+
+
+def _normalize(value: Any) -> set:
+    """A value and, for numbers, its string form (and vice versa) so 401 == '401'."""
+    out = {value} if not isinstance(value, (list, dict)) else set()
+    if isinstance(value, bool):
+        return out
+    if isinstance(value, int):
+        out.add(str(value))
+    elif isinstance(value, str) and value.isdigit():
+        out.add(int(value))
+    return out
+
+
+def _any(value, test: Callable[[Any], bool]) -> bool:
+    if isinstance(value, list):
+        return any(test(item) for item in value)
+    return test(value)
+
+
+def compile_test(field: str, spec: FieldTest) -> Predicate:
+    """A predicate for one field test; closures keep the hot path to a dict lookup and a call."""
+    if spec.exists is not None:
+        wanted = spec.exists
+        return lambda event: (event.get(field) is not None) is wanted
+    if spec.equals is not None or spec.in_ is not None:
+        allowed: set = set()
+        for item in ([spec.equals] if spec.in_ is None else spec.in_):
+            allowed |= _normalize(item)
+        frozen = frozenset(allowed)
+
+        def member(event: dict) -> bool:
+            value = event.get(field, MISSING)
+            if value is MISSING:
+                return False
+            if isinstance(value, list):
+                return any(item in frozen for item in value if not isinstance(item, (list, dict)))
+            try:
+                return value in frozen
+            except TypeError:
+                return False
+        return member
+    if spec.regex is not None:
+        search = re2.compile(spec.regex).search
+
+        def matches(event: dict) -> bool:
+            value = event.get(field)
+            if value is None:
+                return False
+            return _any(value, lambda item: search(str(item)) is not None)
+        return matches
+    networks = [ipaddress.ip_network(item, strict=False) for item in spec.cidr or ()]
+
+    def inside(event: dict) -> bool:
+        value = event.get(field)
+        if not isinstance(value, str):
+            return False
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
+    return inside
+
+
+def compile_conditions(match: dict[str, FieldTest], unless: dict[str, FieldTest]) -> Predicate:
+    """All of `match` and none of `unless`."""
+    required = [compile_test(field, spec) for field, spec in match.items()]
+    excluded = [compile_test(field, spec) for field, spec in unless.items()]
+    if not excluded and len(required) == 1:
+        return required[0]
+
+    def predicate(event: dict) -> bool:
+        for test in required:
+            if not test(event):
+                return False
+        for test in excluded:
+            if test(event):
+                return False
+        return True
+    return predicate

@@ -1,0 +1,42 @@
+"""`threshold` rules: at least `threshold` matching events per key within `window_secs`.
+
+State per key is a deque of at most `threshold` (time, event id) pairs: only the newest
+`threshold` events can decide a crossing, so memory per key is bounded by the rule itself.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Literal
+
+from pydantic import Field
+
+from detectors.base import WindowDetector
+from detectors.findings import Evidence
+from detectors.rules import RuleBase, RuleType
+
+
+class ThresholdRule(RuleBase):
+    type: Literal["threshold"]
+    threshold: int = Field(ge=1, le=100_000, description="matching events per key and window")
+
+
+class ThresholdDetector(WindowDetector):
+    def __init__(self, rule: ThresholdRule, metrics, created):
+        super().__init__(rule, metrics, created)
+        self.threshold = rule.threshold
+
+    def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
+        window = self.state.get(key, lambda: deque(maxlen=self.threshold))
+        window.append((ts, event.get("event.id")))
+        horizon = ts - self.window_secs
+        while window and window[0][0] <= horizon:
+            window.popleft()
+        if len(window) < self.threshold or self.quiet(key, ts):
+            return None
+        evidence = Evidence(len(window), window[0][0], ts, [i for _, i in window], event)
+        window.clear()
+        return self.fire(key, ts, evidence)
+
+
+RULE_TYPE = RuleType("threshold", ThresholdRule, ThresholdDetector,
+                     "count of matching events per key within a window")
