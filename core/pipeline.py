@@ -73,6 +73,7 @@ class EventQueue:
         self.size = 0
         self._items: deque[_Item] = deque()
         self._changed = asyncio.Condition()
+        self._wake_task: asyncio.Task | None = None
 
     def has_room(self, count: int) -> bool:
         # An item larger than the whole queue is still let in when the queue is empty.
@@ -90,7 +91,22 @@ class EventQueue:
             return False
         self._items.append(item)
         self.size += len(item.events)
+        self._wake_takers()
         return True
+
+    def _wake_takers(self) -> None:
+        # A Condition is notified under its lock, which a sync caller cannot take: a task does
+        # it. Without this, events queued only by emit_nowait would wait for some other emit().
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop yet: the first take() finds the items without waiting
+        if self._wake_task is None or self._wake_task.done():
+            self._wake_task = loop.create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def take(self, max_events: int, max_wait_secs: float) -> list[_Item]:
         """Items adding up to about `max_events`, waiting at most `max_wait_secs` for more

@@ -344,3 +344,25 @@ def test_duplicate_targets_and_bad_regexes_are_configuration_errors():
                                                 "http": {"body_must_match": ["(unclosed"]}}])
     with pytest.raises(ValueError, match="dns.server"):
         ProbesSettings(type="probes", targets=[{"module": "dns", "target": "a.example"}])
+
+
+async def test_probe_events_reach_the_store_through_a_running_pipeline(tmp_path, servers):
+    """Probe events are queued with emit_nowait only; they must still be written."""
+    source, _, registry = setup(tmp_path, [{"module": "http", "target": servers["http4"] + "/ok"}],
+                                interval_secs=0.1)
+
+    class Sink:
+        name = "memory"
+        events = []
+
+        async def write(self, events):
+            self.events.extend(events)
+
+    sink = Sink()
+    pipeline = Pipeline(sources=[source], sinks=[sink], metrics=PipelineMetrics(
+        CollectorRegistry()), batch_max_wait_secs=0.05)
+    await pipeline.start()
+    await asyncio.sleep(0.5)
+    await pipeline.stop(drain_secs=1)
+    assert len(sink.events) >= 3
+    assert all(e["event.outcome"] == "success" for e in sink.events)
