@@ -32,15 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from crypto.errors import (FormatError, IntegrityError, SignatureInvalid, TamperedChunk,
                            TamperedHeader, TruncatedError, WrongKeyError)
 from crypto.kdf import sm3_kdf
 from crypto.secret import SecretBytes
 from crypto.sm2 import SM2PrivateKey, SM2PublicKey
 from crypto.sm3 import SM3Hasher, hmac_sm3, sm3
+from crypto.sm4 import gcm_decrypt, gcm_encrypt
 
 MAGIC = b"SWEV"
 VERSION = 1
@@ -118,24 +116,6 @@ def _aad(header_hash: bytes, index: int, kind: int) -> bytes:
     return header_hash + index.to_bytes(8, "big") + bytes([kind])
 
 
-def _seal(key: bytes, nonce: bytes, aad: bytes, data: bytes) -> bytes:
-    enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
-    enc.authenticate_additional_data(aad)
-    out = enc.update(data) + enc.finalize()
-    return out + enc.tag
-
-
-def _open(key: bytes, nonce: bytes, aad: bytes, sealed: bytes) -> bytes | None:
-    dec = Cipher(algorithms.SM4(key), modes.GCM(nonce, sealed[-TAG_SIZE:])).decryptor()
-    dec.authenticate_additional_data(aad)
-    out = dec.update(sealed[:-TAG_SIZE])
-    try:
-        dec.finalize()
-    except InvalidTag:
-        return None
-    return out
-
-
 def build_header(key: DataKey, associated_data: bytes, chunk_log2: int, signed: bool,
                  salt: bytes, nonce_base: bytes) -> tuple[bytes, _FileKeys]:
     if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2:
@@ -208,7 +188,8 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, key: DataKey, *, associated_dat
             signing.update(data)
 
     def frame(index: int, kind: int, plain: bytes) -> bytes:
-        sealed = _seal(keys.enc, _nonce(nonce_base, index), _aad(header_hash, index, kind), plain)
+        sealed = gcm_encrypt(keys.enc, _nonce(nonce_base, index), plain,
+                             _aad(header_hash, index, kind))
         return _FRAME.pack(kind, len(sealed)) + sealed
 
     emit(header + hmac_sm3(keys.mac, header))
@@ -294,11 +275,12 @@ def decrypt_stream(src: BinaryIO, dst: BinaryIO, key_for: Callable[[str], DataKe
         written += len(plain)
 
     def open_frame(index: int, kind: int, sealed: bytes) -> bytes:
-        plain = _open(keys.enc, _nonce(header.nonce_base, index), _aad(header_hash, index, kind),
-                      sealed)
-        if plain is None:
+        try:
+            plain = gcm_decrypt(keys.enc, _nonce(header.nonce_base, index), sealed,
+                                _aad(header_hash, index, kind))
+        except IntegrityError:
             raise TamperedChunk(f"chunk {index} failed authentication (modified, moved or "
-                                f"reordered)")
+                                f"reordered)") from None
         if kind == KIND_CHUNK and len(plain) != header.chunk_size:
             raise TamperedChunk(f"chunk {index} has the wrong size")
         return plain
@@ -387,7 +369,3 @@ class _AtomicOutput:
                     pass
         return False
 
-
-def inspect(src: BinaryIO) -> Header:
-    """The header of an envelope without any key (what ``crypto decrypt`` shows on errors)."""
-    return read_header(src)
