@@ -1,8 +1,9 @@
 """`type: file_tail` — follow log files by glob, parse each line, checkpoint after storage.
 
 Delivery (at least once): a file's offset is written to ctx.state_dir("offsets")/<id>.json only
-in the ack of the batch holding its lines, i.e. after the pipeline stored them. A crash (even
-kill -9) repeats at most the batches in flight and loses nothing.
+in the ack of the batch holding its lines, i.e. after the pipeline stored them (acks of one
+pipeline batch share one atomic save, made as soon as the pipeline yields). A crash (even
+kill -9) repeats at most the batch in flight and loses nothing.
 
 Where reading starts in a file we have no checkpoint for:
 - on the very first start of this source (no offsets file yet), files that already exist start
@@ -119,6 +120,7 @@ class FileTailSource:
         self._gz_seen_sizes: dict[str, tuple[int, float]] = {}
         self._failed_paths: set[str] = set()
         self._first_start = False
+        self._save_scheduled = False
         self._chunk_bytes = max(256 * 1024, settings.max_line_bytes + 1)
 
     # -- contract ---------------------------------------------------------------------------
@@ -142,6 +144,7 @@ class FileTailSource:
                 if not busy:
                     await asyncio.sleep(self.settings.poll_interval_secs)
         finally:
+            self._save_now()
             for stream in self._streams.values():
                 if stream.fd >= 0:
                     os.close(stream.fd)
@@ -431,9 +434,26 @@ class FileTailSource:
                 return
             entry["offset"] = offset
             entry["fp"], entry["fp_len"] = stream.fp, stream.fp_len
-            self.store.save()
+            self._save_soon()
 
         await self._emitter.emit(events, ack=ack)
+
+    def _save_soon(self) -> None:
+        """Acks of one pipeline batch run back to back; they share one atomic save, made as
+        soon as the pipeline yields (a crash in between repeats at most that batch)."""
+        if not self._save_scheduled:
+            self._save_scheduled = True
+            asyncio.get_running_loop().call_soon(self._save_now)
+
+    def _save_now(self) -> None:
+        if not self._save_scheduled:
+            return
+        self._save_scheduled = False
+        try:
+            self.store.save()
+        except OSError as exc:  # disk full, read-only: keep reading; the next ack retries
+            log.error("%s: cannot save offsets to %s: %s", self.id, self.store.path, exc)
+            self._emitter.metrics.errors.labels(self.id, "checkpoint").inc()
 
     async def _close(self, stream: _Stream) -> None:
         await self._emit(stream)
@@ -488,7 +508,7 @@ class FileTailSource:
             if entry is not None:
                 entry["offset"] = position
                 entry["done"] = True
-                self.store.save()
+                self._save_soon()
 
         # An empty batch with an ack: runs after everything above is stored.
         await self._emitter.emit([], ack=done)
