@@ -63,7 +63,7 @@ class LiveCapture:
         self.snaplen = snaplen
         self._buffer = bytearray(snaplen)
         self._view = memoryview(self._buffer)
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        sock = self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, receive_buffer_bytes)
@@ -86,7 +86,6 @@ class LiveCapture:
         except BaseException:
             sock.close()
             raise
-        self._sock = sock
 
     def receive(self):
         """(ts_ns, frame, original length) of the next frame, or None after the timeout."""

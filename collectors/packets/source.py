@@ -82,6 +82,7 @@ class PacketSource:
         self.settings = settings
         self.metrics = MetricsSync(metrics, component_id)
         self.files_done = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the capture socket listens (or files open)
         self.processor: PacketProcessor | None = None
 
     def describe(self) -> list[str]:
@@ -158,6 +159,7 @@ class PacketSource:
         out: list[dict] = []
         report = self._reporter(emitter, out)
         processor = self.processor = self._processor(out, report)
+        loop.call_soon_threadsafe(self.ready.set)
         offline_filter = OfflineFilter(self.settings.bpf_filter) if self.settings.bpf_filter \
             else None
         for path in self._paths():
@@ -179,6 +181,7 @@ class PacketSource:
         capture = LiveCapture(settings.interface, bpf_filter=settings.bpf_filter,
                               snaplen=settings.snaplen, promiscuous=settings.promiscuous,
                               receive_buffer_bytes=settings.receive_buffer_bytes)
+        loop.call_soon_threadsafe(self.ready.set)
         packet = processor.packet
         linktype = capture.linktype
         next_tick = time.monotonic() + HAND_OFF_SECS
