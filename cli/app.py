@@ -69,7 +69,7 @@ def _hint(registries: Registries):
         tag = str(error.get("ctx", {}).get("tag", ""))
         loc = error.get("loc", ())
         registry = registries.stores if loc and loc[0] == "store" else registries.sources
-        return f" ({registry.unknown_message(tag)})"
+        return registry.unknown_message(tag)
     return hint
 
 

@@ -26,18 +26,19 @@ RETENTION_INTERVAL_SECS = 3600.0
 INGEST_SOURCE_ID = "api_ingest"
 
 
-class _QuietServer:
-    """A uvicorn server that leaves signal handling to us (we stop the pipeline first)."""
+def _server(app, api_settings):
+    """A uvicorn server that leaves signal handling to us: on SIGTERM the pipeline is drained
+    into the store before the process ends."""
+    import uvicorn
 
-    def __new__(cls, config):
-        import uvicorn
+    from api.server import server_config
 
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):
-                yield
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
 
-        return Server(config)
+    return Server(server_config(app, api_settings))
 
 
 class Monitor:
@@ -86,34 +87,19 @@ class Monitor:
         await self._ingest_emitter.emit(events, ack=ack)
         await stored
 
-    async def readiness(self) -> dict:
-        checks = {"store": await self._store_ping()}
-        for source_id, state in self.pipeline.states.items():
-            checks[f"source:{source_id}"] = state.running
-        return checks
-
-    async def _store_ping(self) -> bool:
-        try:
-            return bool(await asyncio.wait_for(self.store.ping(), 5))
-        except Exception:
-            return False
-
     # -- lifecycle -------------------------------------------------------------------------
     def _api_app(self):
         from api.app import create_app
 
+        from api.readiness import pipeline_readiness
+
         return create_app(self.settings.api, store=self.store, registry=self.registry,
-                          readiness=self.readiness, ingest=self.ingest)
+                          readiness=pipeline_readiness(self.pipeline), ingest=self.ingest)
 
     async def start(self) -> None:
         await self.store.open()
         await self.pipeline.start()
-        import uvicorn
-
-        api = self.settings.api
-        config = uvicorn.Config(self._api_app(), host=api.host, port=api.port,
-                                log_level="warning", access_log=False, lifespan="off")
-        self.server = _QuietServer(config)
+        self.server = _server(self._api_app(), self.settings.api)
         self._server_task = asyncio.create_task(self.server.serve(), name="api")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="retention")
         await self._wait_api_started()

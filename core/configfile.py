@@ -136,7 +136,8 @@ def locate(node: yaml.Node | None, loc: tuple) -> tuple[str | None, int | None]:
 
 def validate(model: type[BaseModel], doc: ConfigDocument, *, hint=None) -> BaseModel:
     """Validate merged data into `model`; the first error becomes a located ConfigError and
-    the others are listed in its message so a user fixes them in one pass."""
+    the others are listed in its message so a user fixes them in one pass. `hint(error)` may
+    return a better message for a pydantic error (e.g. "did you mean ...")."""
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
@@ -145,11 +146,12 @@ def validate(model: type[BaseModel], doc: ConfigDocument, *, hint=None) -> BaseM
         first_file, first_line, first_key = None, None, None
         for error in errors:
             loc = tuple(error["loc"])
+            if error["type"] == "union_tag_invalid":
+                # Point at the `type:` line itself, not at the block holding it.
+                loc += (str(error.get("ctx", {}).get("discriminator", "type")).strip("'"),)
             file, line = locate(doc.node, loc)
             key = ".".join(str(part) for part in loc)
-            text = error["msg"]
-            if hint is not None:
-                text += hint(error) or ""
+            text = (hint(error) if hint is not None else None) or error["msg"]
             messages.append(f"{file or doc.files[0]}:{line or '?'} [{key}]: {text}")
             if first_key is None:
                 first_file, first_line, first_key = file, line, key
