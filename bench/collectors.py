@@ -23,7 +23,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -245,64 +244,6 @@ def child_pcap(path: str) -> None:
 
 # --- live capture -------------------------------------------------------------------------
 
-SENDER = r"""
-import socket, sys, time
-iface, rate, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-frames = [bytes.fromhex(h) for h in sys.stdin.read().split()]
-sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-sock.bind((iface, 0))
-total = int(rate * secs)
-tick = 0.001                       # send in 1 ms slices: smooth, and cheap on syscalls
-per_tick = rate * tick
-start = time.perf_counter()
-sent = 0
-n = len(frames)
-while sent < total:
-    due = min(total, int((time.perf_counter() - start) / tick * per_tick) + 1)
-    while sent < due:
-        try:
-            sock.send(frames[sent % n])
-        except BlockingIOError:
-            time.sleep(0.0001)
-            continue
-        sent += 1
-    time.sleep(tick / 2)
-print(sent, round(time.perf_counter() - start, 3))
-"""
-
-
-class Veth:
-    """A veth pair: `near` in our namespace, `far` in a fresh namespace (removed on exit)."""
-
-    def __init__(self, tag: str):
-        self.ns = f"swpk-{tag}-{os.getpid()}"
-        self.near = f"swpk{os.getpid() % 100000}a"
-        self.far = f"swpk{os.getpid() % 100000}b"
-
-    def __enter__(self):
-        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-        run("ip", "netns", "add", self.ns)
-        try:
-            run("ip", "link", "add", self.near, "type", "veth", "peer", "name", self.far,
-                "netns", self.ns)
-            run("ip", "link", "set", self.near, "up")
-            run("ip", "-n", self.ns, "link", "set", self.far, "up")
-            # No IPv6 autoconfiguration chatter in the measurement.
-            subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{self.near}.disable_ipv6=1"],
-                           capture_output=True)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["ip", "link", "del", self.near], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-
-    def mac(self) -> str:
-        return Path(f"/sys/class/net/{self.near}/address").read_text().strip()
-
-
 def live_frames(dst_mac: str, count: int = 512) -> list[bytes]:
     from scapy.all import IP, TCP, UDP, Ether, Raw
 
@@ -319,54 +260,88 @@ def live_frames(dst_mac: str, count: int = 512) -> list[bytes]:
     return frames
 
 
-def run_live(rate: int, secs: float, interface_cb=None) -> dict:
-    """Send `rate` frames/s for `secs` through a veth pair and capture them; figures."""
-    from collectors.packets.capture import LiveCapture
-    from collectors.packets.processor import ErrorReporter, PacketProcessor
+def run_live(rate: int, secs: float) -> dict:
+    """Send `rate` frames/s for `secs` through a veth pair into the packets source (built from
+    its SPEC, running in a pipeline with a counting sink); figures from its metrics."""
+    import asyncio
 
-    with Veth("bench") as veth:
-        out: list = []
-        report = ErrorReporter(lambda *a, **k: {}, lambda stage: None, out)
-        processor = PacketProcessor(out=out, report=report, max_flows=100_000,
-                                    idle_timeout_secs=60, active_timeout_secs=1800,
-                                    tcp_close_linger_secs=2)
-        capture = LiveCapture(veth.near, bpf_filter="ip", snaplen=65535)
-        frames = live_frames(veth.mac())
-        stop = threading.Event()
-        received = [0]
+    from prometheus_client import CollectorRegistry
 
-        def receive():
-            pin(CPU)
-            packet = processor.packet
-            while not stop.is_set():
-                batch = capture.receive_many(512)
-                for ts_ns, frame, length in batch:
-                    packet(ts_ns, 1, frame, 0, len(frame), length)
-                received[0] += len(batch)
-                out.clear()
+    from collectors.packets.source import SPEC, PacketsSettings
+    from collectors.packets.veth import VethPair
+    from core.components import BuildContext
+    from core.metrics import PipelineMetrics
+    from core.pipeline import Pipeline
+    from core.registry import Registry
 
-        thread = threading.Thread(target=receive, daemon=True)
-        thread.start()
+    class CountingSink:
+        name = "count"
+        events = 0
+
+        async def write(self, events):
+            CountingSink.events += len(events)
+
+    async def measure(veth: VethPair) -> dict:
+        registry = CollectorRegistry()
+        ctx = BuildContext(data_dir=OUT, registry=registry, metrics=PipelineMetrics(registry),
+                           parsers=Registry("format"), hostname="bench")
+        settings = PacketsSettings.model_validate({
+            "type": "packets", "interface": veth.near, "bpf_filter": "ip",
+            "flows": {"idle_timeout_secs": 5}})
+        source = SPEC.build("live", settings, ctx)
+        pipeline = Pipeline(sources=[source], sinks=[CountingSink()], metrics=ctx.metrics)
+        await pipeline.start()
+        await asyncio.wait_for(source.ready.wait(), 10)
+
+        def value(name, **labels):
+            return registry.get_sample_value(name, {"component": "live", **labels}) or 0
+        frames = live_frames(veth.near_mac)
         started = time.perf_counter()
-        sender = subprocess.run(
-            ["ip", "netns", "exec", veth.ns, "taskset", "-c", str(1 % os.cpu_count()),
-             sys.executable, "-c", SENDER, veth.far, str(rate), str(secs)],
-            input=" ".join(f.hex() for f in frames), capture_output=True, text=True,
-            check=True, timeout=secs * 4 + 30)
+        sent, sender_secs = await asyncio.to_thread(
+            veth.send, frames, int(rate * secs), rate=rate, cpu=1 % (os.cpu_count() or 1),
+            timeout_secs=secs * 4 + 30)
         deadline = time.monotonic() + 5
-        sent = int(sender.stdout.split()[0])
-        while received[0] < sent and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while value("shouwang_packets_total", outcome="decoded") < sent \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
-        stop.set()
-        thread.join(5)
-        kernel_received, kernel_dropped = capture.statistics()
-        capture.close()
-    return {"rate_asked": rate, "secs": secs, "sent": sent,
-            "sender_secs": float(sender.stdout.split()[1]), "captured": received[0],
-            "kernel_received": kernel_received, "kernel_dropped": kernel_dropped,
-            "capture_pps": round(received[0] / elapsed), "decoded": processor.packets,
-            "corrupt": processor.corrupt}
+        await asyncio.sleep(0.3)  # one more statistics read by the capture thread
+        result = {"rate_asked": rate, "secs": secs, "sent": sent, "sender_secs": sender_secs,
+                  "captured": int(value("shouwang_packets_total", outcome="decoded")),
+                  "kernel_received": int(value("shouwang_packets_kernel_received_total")),
+                  "kernel_dropped": int(value("shouwang_packets_kernel_dropped_total")),
+                  "elapsed_secs": round(elapsed, 2)}
+        await pipeline.stop()
+        return result
+
+    with VethPair("b") as veth:
+        result = asyncio.run(measure(veth))
+        result["tcpdump"] = tcpdump_peer(veth, live_frames(veth.near_mac), rate, secs)
+        return result
+
+
+def tcpdump_peer(veth, frames, rate: int, secs: float) -> dict | str:
+    """The same traffic captured by tcpdump (-w /dev/null, 64 MiB buffer, same CPU, same
+    filter): its own captured/dropped-by-kernel report."""
+    import re
+    import signal
+
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump is None:
+        return "tcpdump not installed (Debian package: tcpdump)"
+    proc = subprocess.Popen(["taskset", "-c", str(CPU), tcpdump, "-i", veth.near, "-n", "-B",
+                             str(64 * 1024), "-w", "/dev/null", "ip"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # tcpdump says "listening" before its socket is fully set up
+    sent, _secs = veth.send(frames, int(rate * secs), rate=rate, cpu=1 % (os.cpu_count() or 1),
+                            timeout_secs=secs * 4 + 30)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=10)
+    captured = re.search(r"(\d+) packets? captured", err)
+    dropped = re.search(r"(\d+) packets? dropped by kernel", err)
+    return {"sent": sent, "captured": int(captured.group(1)) if captured else None,
+            "kernel_dropped": int(dropped.group(1)) if dropped else None}
 
 
 def bench_live(rate: int, secs: float) -> dict:
@@ -374,6 +349,7 @@ def bench_live(rate: int, secs: float) -> dict:
         return {"skipped": "needs root (network namespace, veth pair, AF_PACKET)"}
     if not shutil.which("ip"):
         return {"skipped": "iproute2 not installed (Debian package: iproute2)"}
+    pin(CPU)  # the capture thread on CPU 0, the sender on CPU 1
     try:
         return run_live(rate, secs)
     except subprocess.CalledProcessError as exc:
@@ -405,7 +381,8 @@ def main() -> None:
             print(f"packets live capture on veth: {live['captured']:,}/{live['sent']:,} frames "
                   f"at {live['rate_asked']:,}/s for {live['secs']} s (sender took "
                   f"{live['sender_secs']} s), kernel dropped {live['kernel_dropped']} "
-                  f"(target {TARGETS['live_drops']}); {live}")
+                  f"(target {TARGETS['live_drops']}); peer tcpdump -w /dev/null: {live['tcpdump']}; "
+                  f"{live}")
 
 
 if __name__ == "__main__":
