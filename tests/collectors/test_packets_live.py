@@ -9,15 +9,12 @@ import socket
 import subprocess
 
 import pytest
-from prometheus_client import CollectorRegistry
 from scapy.all import DNS, DNSQR, IP, UDP, Ether, Raw
 
 from collectors.packets.source import SPEC, PacketsSettings
 from collectors.packets.veth import VethPair
-from core.components import BuildContext
-from core.metrics import PipelineMetrics
 from core.pipeline import Pipeline
-from core.registry import Registry
+from tests.collectors.test_packets_source import ListSink, context
 
 pytestmark = [
     pytest.mark.root,
@@ -26,20 +23,9 @@ pytestmark = [
 ]
 
 
-class ListSink:
-    name = "list"
-
-    def __init__(self):
-        self.events: list[dict] = []
-
-    async def write(self, events):
-        self.events.extend(events)
-
-
 async def start_capture(tmp_path, settings: dict):
-    registry = CollectorRegistry()
-    ctx = BuildContext(data_dir=tmp_path, registry=registry, metrics=PipelineMetrics(registry),
-                       parsers=Registry("format"), hostname="mon-1")
+    ctx = context(tmp_path)
+    registry = ctx.registry
     source = SPEC.build("live", PacketsSettings.model_validate(
         {"type": "packets", **settings}), ctx)
     sink = ListSink()
