@@ -31,7 +31,7 @@ class WindowDetector:
         self.categories = tuple(rule.categories)
         self.key_fields = list(rule.key)
         self._single_key = self.key_fields[0] if len(self.key_fields) == 1 else None
-        self.predicate = compile_conditions(rule.match, rule.unless)
+        self.predicate = compile_conditions(rule.match, rule.unless, rule.any_of)
         self.metrics = metrics
         self._created = created
         self._matched = metrics.matched.labels(rule.id)

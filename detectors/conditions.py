@@ -8,6 +8,9 @@ YAML shape (a mapping of flat dotted ECS field -> test; all must hold):
       url.path: {regex: '(?i)^/(login|signin)'}   # RE2, searched anywhere in the value
       source.ip: {cidr: [10.0.0.0/8]}
       user.name: {exists: true}
+    any_of:                                       # and at least one of these sets
+      - {event.action: http_auth_failure}
+      - {error.code: {in: [AH02031, AH02032]}}
     unless:                                       # none of these may hold
       source.ip: {cidr: [127.0.0.0/8]}
 
@@ -138,9 +141,13 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
     return inside
 
 
-def compile_conditions(match: dict[str, FieldTest], unless: dict[str, FieldTest]) -> Predicate:
-    """All of `match` and none of `unless`."""
+def compile_conditions(match: dict[str, FieldTest], unless: dict[str, FieldTest],
+                       any_of: list[dict[str, FieldTest]] = ()) -> Predicate:
+    """All of `match`, at least one set of `any_of` (when given) and none of `unless`."""
     required = [compile_test(field, spec) for field, spec in match.items()]
+    if any_of:
+        alternatives = [compile_conditions(option, {}) for option in any_of]
+        required.append(lambda event: any(test(event) for test in alternatives))
     excluded = [compile_test(field, spec) for field, spec in unless.items()]
     if not excluded and len(required) == 1:
         return required[0]

@@ -123,6 +123,11 @@ def build_finding(rule, key_fields: list[str], key: tuple, evidence: Evidence, *
     for field, value in key_values.items():
         finding[field] = value
     last = evidence.last_event
+    if "source.address" in key_values:
+        # keyed by address (an IP or a host name): say which, as ECS consumers expect
+        for field in ("source.ip", "source.domain"):
+            if field in last:
+                finding[field] = last[field]
     for field in ("event.dataset", "host.name", "host.hostname", "destination.ip",
                   "url.domain", "service.name"):
         if field in last and field not in finding:

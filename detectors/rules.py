@@ -58,6 +58,8 @@ class RuleBase(StrictModel):
     categories: list[str] = Field(default_factory=list, description="event.category values "
                                   "(any of them); used when datasets is empty")
     match: dict[str, FieldTest] = Field(default_factory=dict)
+    any_of: list[dict[str, FieldTest]] = Field(default_factory=list, description="alternative "
+                                               "condition sets: at least one must hold too")
     unless: dict[str, FieldTest] = Field(default_factory=dict)
     key: list[str] = Field(default_factory=lambda: ["source.ip"], min_length=1)
     window_secs: float = Field(gt=0, le=86_400)

@@ -65,7 +65,7 @@ def test_rules_list_test_and_check(shouwang, tmp_path):
     auth.write_text("\n".join(SSH.format(n=n) for n in range(1, 7)) + "\n")
     code, out, _ = shouwang("rules", "test", "ssh-brute-force", str(auth))
     assert code == 1
-    assert out.count("  match ") == 6 and "[source.ip=192.0.2.7]" in out
+    assert out.count("  match ") == 6 and "[source.address=192.0.2.7]" in out
     assert "5 failed SSH logins from 192.0.2.7" in out
     code, _, err = shouwang("rules", "check")
     assert code == 0 and "0 problems" in err
