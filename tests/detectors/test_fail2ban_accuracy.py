@@ -45,6 +45,7 @@ UNSUPPORTED = {
     "apache-fakegooglebot": "no parser for that service yet, or not an authentication log",
 }
 _CONSTRAINT = re.compile(r"opts\.get\('mode'\)\s*(==|!=)\s*'(\w+)'$")
+_NAME_CONSTRAINT = re.compile(r"name\s*(==|!=)\s*'([\w-]+)'$")
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="fail2ban samples not present")
 
@@ -54,10 +55,14 @@ def _modes_of(options) -> set[str]:
     return {item.get("mode", "normal") for item in options if isinstance(item, dict)}
 
 
-def _applies(expect: dict, modes: set[str]) -> bool | None:
+def _applies(expect: dict, modes: set[str], name: str) -> bool | None:
     constraint = expect.get("constraint")
     if not constraint:
         return True
+    by_name = _NAME_CONSTRAINT.match(constraint.strip())
+    if by_name is not None:
+        operator, wanted = by_name.groups()
+        return (name == wanted) == (operator == "==")
     parsed = _CONSTRAINT.match(constraint.strip())
     if parsed is None:
         return None  # a constraint we cannot read: skipped and counted
@@ -83,7 +88,7 @@ def evaluate(name: str, modes: set[str], rule_ids: set[str], engine: Engine) -> 
         current, expect = expect, None
         if current is None:
             continue
-        applies = _applies(current, modes) if section_on else False
+        applies = _applies(current, modes, name) if section_on else False
         if not applies:
             stats["skipped"] += applies is None
             continue
