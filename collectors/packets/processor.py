@@ -23,6 +23,8 @@ DNS_PORTS = frozenset({53, 5353, 5355})
 APP_PROTOCOLS = ("dns", "http", "tls")
 ERROR_EVENTS_PER_WINDOW = 50
 ERROR_WINDOW_SECS = 60.0
+# Timestamps must be representable (RFC 3339 stops at year 9999); later ones are damage.
+MAX_TS_NS = 253_402_300_799 * 1_000_000_000
 
 
 class ErrorReporter:
@@ -93,6 +95,11 @@ class PacketProcessor:
     def packet(self, ts_ns: int, linktype: int, buf, off: int, caplen: int,
                origlen: int) -> None:
         self.packets += 1
+        if not 0 <= ts_ns < MAX_TS_NS:
+            self.corrupt += 1
+            self.report("decode", f"timestamp out of range ({ts_ns} ns)",
+                        shouwang__packet__number=self.packets - self.frame_base, **self.context)
+            return
         if caplen > self.snaplen:
             caplen = self.snaplen
         try:

@@ -205,3 +205,35 @@ def test_ipv6_fragments_take_their_first_fragments_ports(tmp_path):
     [flow], errors = split(pcap_events(tmp_path / "frag6.pcap"))
     assert errors == []
     assert flow["source.port"] == 5555 and flow["network.packets"] == 2
+
+
+def test_randomly_damaged_files_never_raise(tmp_path):
+    import random
+
+    from scapy.all import DNS, DNSQR
+
+    packets = []
+    for i in range(40):
+        up = ETH / IP(src="10.5.0.1", dst="10.5.0.2")
+        packets += [up / UDP(sport=2000 + i, dport=53) / DNS(qd=DNSQR(qname=f"h{i}.cn")),
+                    up / TCP(sport=3000 + i, dport=80, flags="PA")
+                    / Raw(b"GET / HTTP/1.1\r\nHost: a.cn\r\n\r\n"),
+                    ETH / IPv6(src="::1", dst="::2") / IPv6ExtHdrHopByHop()
+                    / TCP(sport=4000 + i, dport=443, flags="PA") / Raw(b"\x16\x03\x01" + b"\0" * 60)]
+    for i, packet in enumerate(packets):
+        packet.time = T0 + i * 0.01
+    wrpcap(str(tmp_path / "base.pcap"), packets)
+    with PcapNgWriter(str(tmp_path / "base.pcapng")) as writer:
+        writer.write(packets)
+    rng = random.Random(7)
+    for name in ("base.pcap", "base.pcapng"):
+        original = (tmp_path / name).read_bytes()
+        for round_ in range(120):
+            damaged = bytearray(original)
+            for _ in range(rng.randint(1, 40)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            if round_ % 4 == 0:
+                damaged = damaged[:rng.randrange(len(damaged))]
+            (tmp_path / "damaged").write_bytes(bytes(damaged))
+            for event in pcap_events(tmp_path / "damaged"):
+                assert event["event.kind"] in ("event", "pipeline_error")
