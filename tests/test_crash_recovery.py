@@ -46,7 +46,7 @@ def test_kill_9_during_ingestion_loses_nothing(tmp_path):
     port = free_port()
     config = write_config(tmp_path / "shouwang.yaml", data_dir=data_dir, port=port,
                           sources={"big": {"type": "file_tail", "paths": [str(log)],
-                                           "format": "json"}},
+                                           "format": "json", "read_from": "beginning"}},
                           pipeline={"batch_max_events": BATCH, "batch_max_wait_secs": 0.05})
     argv = [SHOUWANG, "run", "--config", str(config)]
 
