@@ -29,11 +29,13 @@ def default_registries() -> Registries:
     """Every component Shouwang ships, registered explicitly."""
     from collectors import file_tail, host_metrics, prom_scrape, syslog
     from collectors.parsers.catalog import ALL_PARSERS
+    from collectors.packets import source as packets
     from collectors.probes import source as probes
     from storage import elasticsearch, sqlite
 
     registries = Registries(Registry("source type"), Registry("store type"), Registry("format"))
-    for spec in (file_tail.SPEC, syslog.SPEC, host_metrics.SPEC, probes.SPEC, prom_scrape.SPEC):
+    for spec in (file_tail.SPEC, syslog.SPEC, host_metrics.SPEC, probes.SPEC, prom_scrape.SPEC,
+                 packets.SPEC):
         registries.sources.register(spec.type, spec)
     for spec in (sqlite.SPEC, elasticsearch.SPEC):
         registries.stores.register(spec.type, spec)

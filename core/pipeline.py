@@ -200,7 +200,7 @@ class Pipeline:
         self.metrics.queue_capacity.set(self.queue_max_events)
         self.states: dict[str, SourceState] = {s.id: SourceState(s) for s in self.sources}
         self._batcher: asyncio.Task | None = None
-        self._stopping = False
+        self._in_flight = False
         self.batches_written = 0
 
     def add_hook(self, hook: Hook) -> None:
@@ -244,9 +244,9 @@ class Pipeline:
         await asyncio.gather(*(s.task for s in self.states.values() if s.task),
                              return_exceptions=True)
         deadline = time.monotonic() + drain_secs
-        while self.queue.size and time.monotonic() < deadline:
+        # Wait for the queue to empty and for the batch already taken to be written and acked.
+        while (self.queue.size or self._in_flight) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        self._stopping = True
         if self._batcher:
             self._batcher.cancel()
             await asyncio.gather(self._batcher, return_exceptions=True)
@@ -257,17 +257,21 @@ class Pipeline:
             self.metrics.queue_depth.set(self.queue.size)
             if not items:
                 continue
-            events = [event for item in items for event in item.events]
-            if events:
-                await self._write_until_accepted(events)
-            for item in items:
-                if item.ack is not None:
-                    try:
-                        item.ack()
-                    except Exception:
-                        log.exception("ack of source %s failed", item.source_id)
-                        self.metrics.errors.labels(item.source_id, "ack").inc()
-            self.batches_written += 1
+            self._in_flight = True
+            try:
+                events = [event for item in items for event in item.events]
+                if events:
+                    await self._write_until_accepted(events)
+                for item in items:
+                    if item.ack is not None:
+                        try:
+                            item.ack()
+                        except Exception:
+                            log.exception("ack of source %s failed", item.source_id)
+                            self.metrics.errors.labels(item.source_id, "ack").inc()
+                self.batches_written += 1
+            finally:
+                self._in_flight = False
             if events:
                 await self._run_hooks(events)
 

@@ -60,14 +60,37 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path):
     assert b"1 with invalid UTF-8" in result.stderr
 
 
-def test_missing_file_unknown_format_and_pcap_exit_2(tmp_path):
+def test_missing_file_and_unknown_format_exit_2(tmp_path):
     missing = shouwang(str(tmp_path / "nope.log"))
     assert missing.returncode == 2
     assert b"no such file" in missing.stderr and missing.stdout == b""
     unknown = shouwang("--format", "ngnix", str(tmp_path))
     assert unknown.returncode == 2 and b"did you mean 'nginx'" in unknown.stderr
-    pcap = shouwang("--format", "pcap", "x.pcap")
-    assert pcap.returncode == 2 and b"not yet supported" in pcap.stderr
+
+
+def test_pcap_files_become_flow_and_dns_events(tmp_path):
+    from scapy.layers.dns import DNS, DNSQR
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    client, server = "192.0.2.10", "198.51.100.20"
+    packets = [Ether() / IP(src=client, dst=server) / TCP(sport=40000, dport=443, flags="S"),
+               Ether() / IP(src=server, dst=client) / TCP(sport=443, dport=40000, flags="SA"),
+               Ether() / IP(src=client, dst=server) / UDP(sport=5353, dport=53)
+               / DNS(rd=1, qd=DNSQR(qname="cpquery.cnipa.gov.cn"))]
+    for number, packet in enumerate(packets):
+        packet.time = 1764080743 + number * 0.01
+    capture = tmp_path / "trace.pcap"
+    wrpcap(str(capture), packets)
+    for argv in (("--format", "pcap", str(capture)), (str(capture),)):
+        result = shouwang(*argv)
+        assert result.returncode == 0, result.stderr
+        found = events(result.stdout)
+        flows = [e for e in found if e["event.dataset"] == "network.flow"]
+        dns = [e for e in found if e["event.dataset"] == "network.dns"]
+        assert any(e["source.ip"] == client and e["destination.port"] == 443 for e in flows)
+        assert dns and dns[0]["dns.question.name"] == "cpquery.cnipa.gov.cn"
 
 
 def test_truncated_gz_prints_what_was_readable(tmp_path):

@@ -149,3 +149,20 @@ async def test_a_crashing_source_is_reported_and_others_go_on():
     assert pipeline.states["good"].running
     assert sample(registry, "shouwang_source_up", {"component": "bad"}) == 0
     await pipeline.stop()
+
+
+async def test_stop_finishes_the_batch_being_written():
+    class SlowSink(RecordingSink):
+        async def write(self, events):
+            await asyncio.sleep(0.3)
+            await super().write(events)
+
+    registry = CollectorRegistry()
+    source = ListSource("src", [events(5, "s")])
+    sink = SlowSink()
+    pipeline = Pipeline([source], [sink], PipelineMetrics(registry), batch_max_wait_secs=0.01)
+    await pipeline.start()
+    await wait_for(lambda: pipeline.queue.size == 0 and pipeline._in_flight)
+    await pipeline.stop()
+    assert source.acked == [0]
+    assert sum(len(b) for b in sink.batches) == 5
