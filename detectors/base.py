@@ -34,7 +34,7 @@ class WindowDetector:
         self.predicate = compile_conditions(rule.match, rule.unless, rule.any_of)
         self.metrics = metrics
         self._created = created
-        self._matched = metrics.matched.labels(rule.id)
+        self.matched = metrics.matched.labels(rule.id)  # counted by the engine
         self._findings = metrics.findings.labels(rule.id)
         self._suppressed = metrics.suppressed.labels(rule.id)
         self.state: KeyedState = KeyedState(rule.max_keys, metrics.evicted.labels(rule.id).inc)
@@ -61,7 +61,6 @@ class WindowDetector:
         key = self.key_of(event)
         if key is None:
             return None
-        self._matched.inc()
         return key, True
 
     def observe(self, event: dict, ts: float, key: tuple, info: Any) -> dict | None:

@@ -31,6 +31,7 @@ from core.settings import StrictModel
 
 Predicate = Callable[[dict], bool]
 MISSING = object()
+REGEX_CACHE_MAX = 4_096
 
 
 class FieldTest(StrictModel):
@@ -120,12 +121,28 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
         return member
     if spec.regex is not None:
         search = re2.compile(spec.regex).search
+        # Values repeat (user agents, paths, actions): remember recent answers, because one
+        # call into the RE2 wrapper costs several microseconds. Bounded: cleared when full.
+        cache: dict = {}
+
+        def found(item) -> bool:
+            hit = cache.get(item)
+            if hit is None:
+                hit = search(str(item)) is not None
+                if len(cache) >= REGEX_CACHE_MAX:
+                    cache.clear()
+                cache[item] = hit
+            return hit
 
         def matches(event: dict) -> bool:
             value = event.get(field)
             if value is None:
                 return False
-            return _any(value, lambda item: search(str(item)) is not None)
+            if isinstance(value, list):
+                return any(found(item) for item in value if not isinstance(item, (list, dict)))
+            if isinstance(value, dict):
+                return False
+            return found(value)
         return matches
     networks = [ipaddress.ip_network(item, strict=False) for item in spec.cidr or ()]
 

@@ -107,6 +107,7 @@ class Engine:
         pending = self._pending
         order = self._order
         latest = self.clock() + self.max_future_secs if self.clock else float("inf")
+        last_stamp, last_ts = None, 0.0
         for event in events:
             if event.get("event.kind", "event") != "event":
                 continue
@@ -118,8 +119,14 @@ class Engine:
                 chosen = detector.select(event)
                 if chosen is None:
                     continue
+                detector.matched.inc()
                 if ts is None:
-                    ts = event_epoch(event)
+                    stamp = event.get("@timestamp")
+                    if stamp is not None and stamp == last_stamp:
+                        ts = last_ts  # events of one second share a stamp: parse it once
+                    else:
+                        ts = last_ts = event_epoch(event)
+                        last_stamp = stamp
                     if ts > latest:
                         ts = latest
                     if ts > self.newest:

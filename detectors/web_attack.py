@@ -32,6 +32,7 @@ from detectors.threshold import ThresholdDetector, ThresholdRule
 
 Family = Literal["sqli", "xss", "traversal", "rfi", "cmdi", "shellshock", "jndi", "webshell"]
 MAX_TEXT_CHARS = 8_192  # longer inputs are cut: bounded work per request
+HEADER_CACHE_MAX = 4_096
 
 PATTERNS: dict[str, list[str]] = {
     "sqli": [
@@ -184,6 +185,7 @@ class WebAttackDetector(ThresholdDetector):
         super().__init__(rule, metrics, created)
         self.request_patterns = PatternSet(list(rule.families))
         self.header_patterns = PatternSet([f for f in rule.families if f in HEADER_FAMILIES])
+        self._header_cache: dict[str, list] = {}
 
     def inspect(self, event: dict) -> list[tuple[str, int]]:
         """(family, pattern number) pairs found in the event's request and headers."""
@@ -192,9 +194,18 @@ class WebAttackDetector(ThresholdDetector):
             for field in ("user_agent.original", "http.request.referrer"):
                 value = event.get(field)
                 if value and value != "-":
-                    found += [hit for hit in self.header_patterns.match(normalize(value))
-                              if hit not in found]
+                    found += [hit for hit in self._headers(value) if hit not in found]
         return found
+
+    def _headers(self, value: str) -> list:
+        # a few user agents and referrers make up most traffic: inspect each once
+        hits = self._header_cache.get(value)
+        if hits is None:
+            hits = self.header_patterns.match(normalize(value))
+            if len(self._header_cache) >= HEADER_CACHE_MAX:
+                self._header_cache.clear()
+            self._header_cache[value] = hits
+        return hits
 
     def select(self, event: dict):
         chosen = super().select(event)
