@@ -16,7 +16,6 @@ import gc
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corpus import corpus  # noqa: E402
+from ingest import fail2ban_regex  # noqa: E402  (the same peer run as the ingest bench)
 
 # the last CPU: bench/ingest.py and the other benches pin CPU 0, and may run at the same time
 CPU = max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
@@ -74,19 +74,6 @@ def child(nginx: str, sshd: str) -> dict:
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "findings": dict(Counter(f["rule.id"] for f in findings)),
             "web_requests": web_requests, "web_attack_matches": attack_matches}
-
-
-def fail2ban_regex(path: Path, lines: int) -> dict | None:
-    command = shutil.which("fail2ban-regex")
-    if command is None:
-        return None
-    argv = [command, str(path), "sshd"]
-    if shutil.which("taskset"):
-        argv = ["taskset", "-c", str(CPU), *argv]
-    started = time.perf_counter()
-    subprocess.run(argv, capture_output=True, timeout=3600, check=True)
-    elapsed = time.perf_counter() - started
-    return {"lines": lines, "secs": elapsed, "per_sec": lines / elapsed}
 
 
 def main() -> int:
