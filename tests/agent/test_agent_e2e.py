@@ -1,0 +1,55 @@
+"""A real `shouwang agent` process shipping to a real `shouwang run` process: every line of a
+file arrives once, with the agent's authenticated id, heartbeats and the last-seen metric."""
+import time
+
+import pytest
+
+from tests.agent.support import (AGENT_ID, AgentProcess, agent_config, free_port, make_key,
+                                 server, server_config, server_metrics, stored, stored_docs,
+                                 wait_for, write_lines)
+
+LINES = 20_000
+
+
+@pytest.fixture
+def keys(tmp_path):
+    agent_key, agent_pub = make_key(tmp_path, "agent")
+    server_key, server_pub = make_key(tmp_path, "server")
+    return {"agent_key": agent_key, "agent_pub": agent_pub, "server_key": server_key,
+            "server_pub": server_pub}
+
+
+def test_agent_ships_every_line_of_a_file_to_the_server(tmp_path, keys):
+    log = tmp_path / "app.log"
+    write_lines(log, 0, LINES)
+    port, metrics_port = free_port(), free_port()
+    server_data = tmp_path / "server"
+    config = server_config(tmp_path / "server.yaml", data_dir=server_data, port=port,
+                           server_key=keys["server_key"], trusted={AGENT_ID: keys["agent_pub"]})
+    agent = agent_config(tmp_path / "agent.yaml", data_dir=tmp_path / "agent",
+                         agent_key=keys["agent_key"], servers=[(port, keys["server_pub"])],
+                         metrics_port=metrics_port, heartbeat_secs=0.5,
+                         sources={"app": {"type": "file_tail", "paths": [str(log)],
+                                          "format": "json", "read_from": "beginning"}})
+    with server(config, port) as monitor, AgentProcess(agent, metrics_port) as shipper:
+        started = time.monotonic()
+        wait_for(lambda: sum(stored(server_data, "app").values()) >= LINES, 30,
+                 "all lines on the server")
+        elapsed = time.monotonic() - started
+        wait_for(lambda: stored_docs(server_data, "shouwang.agent"), 10, "a heartbeat")
+        counts = stored(server_data, "app")
+        assert set(counts) == {f"line-{n:07d}" for n in range(LINES)}
+        assert max(counts.values()) == 1
+        app = stored_docs(server_data, "app")
+        assert {doc["agent.id"] for doc in app} == {AGENT_ID}
+        heartbeat = stored_docs(server_data, "shouwang.agent")[0]
+        assert heartbeat["agent.id"] == AGENT_ID
+        assert heartbeat["event.action"] == "heartbeat"
+        assert {"shouwang.agent.spool_bytes", "shouwang.agent.events_shipped",
+                "agent.version"} <= set(heartbeat)
+        seen = server_metrics(monitor)[
+            f'shouwang_agent_last_seen_timestamp_seconds{{agent="{AGENT_ID}"}}']
+        assert time.time() - 30 < seen <= time.time()
+        shipped = shipper.metrics()
+        assert shipped[f'shouwang_agent_shipped_events_total{{server="127.0.0.1:{port}"}}'] >= LINES
+        print(f"{LINES} lines file -> agent -> server in {elapsed:.2f} s")
