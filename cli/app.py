@@ -47,6 +47,7 @@ def default_registries() -> Registries:
 def settings_model(registries: Registries) -> type[BaseModel]:
     """The root settings model, with one variant per registered component type."""
     from api.settings import ApiSettings
+    from detectors.settings import DetectionSettings
     from collectors.agent.server_settings import AgentsSettings
 
     source_type = component_union([spec.settings for _, spec in registries.sources.items()])
@@ -61,6 +62,7 @@ def settings_model(registries: Registries) -> type[BaseModel]:
         store=(store_type, Field(default_factory=lambda: default_store(type="sqlite"),
                                  description="where events are kept")),
         pipeline=(PipelineSettings, Field(default_factory=PipelineSettings)),
+        detection=(DetectionSettings, Field(default_factory=DetectionSettings)),
         sources=(dict[str, source_type], Field(default_factory=dict,
                                                description="sources keyed by an id you choose")),
         agents=(AgentsSettings | None, Field(None, description="agents this server accepts "

@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "cli.check_config_cmd",
     "cli.config_cmd",
     "cli.parse_cmd",
+    "cli.detect_cmd",
+    "cli.rules_cmd",
     "cli.token_cmd",
     "cli.crypto_cmd",
     "cli.audit_cmd",

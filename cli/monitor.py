@@ -71,8 +71,41 @@ class Monitor:
             batch_max_wait_secs=pipeline_settings.batch_max_wait_secs,
         )
         self._ingest_emitter = self.pipeline.emitter(INGEST_SOURCE_ID)
+        self.engine = self._build_engine(settings.detection)
+        if self.engine is not None:
+            self.pipeline.add_hook(self.engine.hook(self.deliver_findings))
+        self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
         self.server = None
+
+    def _build_engine(self, detection):
+        if not detection.enabled:
+            return None
+        from detectors.catalog import default_rule_types
+        from detectors.engine import Engine
+        from detectors.rules import load_rules
+
+        rules = load_rules(detection.rules_dir, default_rule_types())
+        return Engine.build(rules, registry=self.registry, live=True,
+                            allowed_lateness_secs=detection.allowed_lateness_secs)
+
+    async def deliver_findings(self, findings: list[dict]) -> None:
+        """Findings are stored like events (kind "alert"). They are written straight to the
+        store, not through the pipeline queue: the detector hook runs inside the batch loop,
+        and waiting there for room in the queue would deadlock."""
+        await self.store.write(findings)
+
+    async def _detection_tick(self, tick_secs: float) -> None:
+        """Let buffered events out of their windows when the stream goes quiet."""
+        while True:
+            await asyncio.sleep(tick_secs)
+            try:
+                findings = self.engine.advance(time.time())
+                if findings:
+                    await self.deliver_findings(findings)
+            except Exception:
+                log.exception("detection tick failed")
+                self.metrics.errors.labels("detectors", "tick").inc()
 
     # -- hooks the API calls ---------------------------------------------------------------
     async def ingest(self, events: list[dict]) -> None:
@@ -108,7 +141,10 @@ class Monitor:
         await self.pipeline.start()
         self.server = _server(self._api_app(), self.settings.api)
         self._server_task = asyncio.create_task(self.server.serve(), name="api")
-        self._retention_task = asyncio.create_task(self._retention_loop(), name="retention")
+        self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        if self.engine is not None:
+            self._tasks.append(asyncio.create_task(
+                self._detection_tick(self.settings.detection.tick_secs), name="detection-tick"))
         await self._wait_api_started()
 
     async def _wait_api_started(self) -> None:
@@ -143,8 +179,9 @@ class Monitor:
         if self.server is not None:
             self.server.should_exit = True
         await self.pipeline.stop()
-        self._retention_task.cancel()
-        await asyncio.gather(self._server_task, self._retention_task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(self._server_task, *self._tasks, return_exceptions=True)
         await self.store.close()
 
     def banner(self) -> str:

@@ -61,7 +61,8 @@ class SqliteSettings(StrictModel):
     synchronous: Literal["normal", "full"] = Field(
         "normal", description="normal: fast, loses nothing on a crash of the process; full: "
         "also survives a power cut, fsync per batch")
-    cache_mib: int = Field(64, ge=1, le=65_536, description="page cache per connection")
+    cache_mib: int = Field(16, ge=1, le=65_536, description="page cache per connection "
+                           "(MiB); more speeds up index updates, at the cost of memory")
     reader_threads: int = Field(2, ge=1, le=32, description="threads serving searches")
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
 
@@ -70,7 +71,7 @@ class SqliteStore:
     """Events in day-partitioned SQLite files under `directory` (see the module docstring)."""
 
     def __init__(self, name: str, directory: Path, *, retention_days: int = DEFAULT_RETENTION_DAYS,
-                 synchronous: str = "normal", cache_mib: int = 64, reader_threads: int = 2):
+                 synchronous: str = "normal", cache_mib: int = 16, reader_threads: int = 2):
         self.name = name
         self.directory = Path(directory)
         self.retention_days = retention_days

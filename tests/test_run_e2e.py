@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.monitor import ROOT, MonitorProcess, free_port, write_config
+from tests.support.monitor import ROOT, SHOUWANG, MonitorProcess, free_port, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -61,3 +61,27 @@ def test_default_config_starts_and_serves_health_and_metrics():
         assert httpx.get(f"{monitor.url}/api/v1/events", timeout=5).status_code == 401
         banner = monitor.output()
         assert "udp://127.0.0.1:5514" in banner and "tcp://127.0.0.1:5514" in banner
+
+
+def test_a_brute_force_in_a_watched_log_becomes_a_stored_finding(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    port = free_port()
+    config = write_config(tmp_path / "shouwang.yaml", data_dir=tmp_path / "var", port=port,
+                          sources={"auth": {"type": "file_tail", "paths": [str(log)],
+                                            "format": "syslog"}},
+                          detection={"allowed_lateness_secs": 1, "tick_secs": 0.2})
+    with MonitorProcess(["shouwang", "run", "--config", str(config)], port,
+                        env={"PATH": f"{Path(SHOUWANG).parent}:{os.environ['PATH']}"}) as monitor:
+        stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
+        with log.open("a") as handle:
+            for attempt in range(6):
+                handle.write(f"{stamp} web1 sshd[{4300 + attempt}]: Failed password for root "
+                             f"from 198.51.100.9 port {50000 + attempt} ssh2\n")
+        findings = wait_for_events(monitor, 10.0, filter="event.kind:alert")
+        assert findings, f"no finding:\n{monitor.output()}"
+        finding = findings[0]
+        assert finding["rule.id"] == "ssh-brute-force"
+        assert finding["source.ip"] == "198.51.100.9"
+        assert finding["threat.technique.subtechnique.id"] == "T1110.001" or \
+            "T1110" in str(finding.get("threat.technique.id"))

@@ -12,6 +12,7 @@ is formatted once per second (`CreatedClock`), and addresses are classified thro
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -185,6 +186,10 @@ def iso_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 @lru_cache(maxsize=65_536)
 def classify_address(text: str) -> tuple[str | None, str | None]:
     """(ip, domain) for an address as logs write it: IPv4, IPv6 (also "[v6]"), IPv4-mapped
@@ -194,6 +199,10 @@ def classify_address(text: str) -> tuple[str | None, str | None]:
     value = text.strip("[]")
     if not value or value == "-":
         return None, None
+    if _DOTTED_QUAD.fullmatch(value):
+        # Most addresses are plain IPv4: skip ipaddress, which costs ~5 µs a call and matters
+        # when a scan or a flood brings more distinct addresses than the cache holds.
+        return value, None
     try:
         ip = ipaddress.ip_address(value.split("%", 1)[0])
     except ValueError:

@@ -15,10 +15,7 @@ BENIGN = ('192.0.2.85 - - [25/Nov/2026:18:00:07 +0800] "GET /search?q=O%27Brien 
 
 
 @pytest.fixture
-def shouwang(monkeypatch, capsys):
-    monkeypatch.setattr(cli.main, "COMMAND_MODULES",
-                        [*cli.main.COMMAND_MODULES, "cli.detect_cmd", "cli.rules_cmd"])
-
+def shouwang(capsys):
     def run(*argv):
         code = cli.main.main(list(argv))
         out, err = capsys.readouterr()

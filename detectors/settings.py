@@ -1,0 +1,22 @@
+"""The `detection:` settings block: which rule files the monitor loads and how it waits for
+late events."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from core.settings import StrictModel
+from detectors.catalog import DEFAULT_RULES_DIR
+from detectors.engine import DEFAULT_ALLOWED_LATENESS_SECS
+
+
+class DetectionSettings(StrictModel):
+    enabled: bool = True
+    rules_dir: Path = Field(DEFAULT_RULES_DIR, description="directory of rule files (*.yaml); "
+                            "*.local.yaml beside a rule overrides it")
+    allowed_lateness_secs: float = Field(DEFAULT_ALLOWED_LATENESS_SECS, ge=0, le=3600,
+                                         description="how long an event may arrive after newer "
+                                         "ones and still count in its window")
+    tick_secs: float = Field(1.0, gt=0, le=60, description="how often buffered events are "
+                             "released when no new batch arrives")
