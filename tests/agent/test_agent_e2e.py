@@ -53,3 +53,27 @@ def test_agent_ships_every_line_of_a_file_to_the_server(tmp_path, keys):
         shipped = shipper.metrics()
         assert shipped[f'shouwang_agent_shipped_events_total{{server="127.0.0.1:{port}"}}'] >= LINES
         print(f"{LINES} lines file -> agent -> server in {elapsed:.2f} s")
+
+
+def test_agent_fails_over_to_the_next_server_in_order(tmp_path, keys):
+    log = tmp_path / "app.log"
+    write_lines(log, 0, 5000)
+    dead_port, port, metrics_port = free_port(), free_port(), free_port()
+    server_data = tmp_path / "server"
+    config = server_config(tmp_path / "server.yaml", data_dir=server_data, port=port,
+                           server_key=keys["server_key"], trusted={AGENT_ID: keys["agent_pub"]})
+    agent = agent_config(tmp_path / "agent.yaml", data_dir=tmp_path / "agent",
+                         agent_key=keys["agent_key"],
+                         servers=[(dead_port, keys["server_pub"]), (port, keys["server_pub"])],
+                         metrics_port=metrics_port, heartbeat_secs=3600,
+                         sources={"app": {"type": "file_tail", "paths": [str(log)],
+                                          "format": "json", "read_from": "beginning"}})
+    with server(config, port), AgentProcess(agent, metrics_port) as shipper:
+        wait_for(lambda: sum(stored(server_data, "app").values()) >= 5000, 20,
+                 "lines on the second server")
+        metrics = shipper.metrics()
+    assert metrics[f'shouwang_agent_server_up{{server="127.0.0.1:{dead_port}"}}'] == 0
+    assert metrics[f'shouwang_agent_server_up{{server="127.0.0.1:{port}"}}'] == 1
+    assert metrics[f'shouwang_agent_send_failures_total{{reason="connect",'
+                   f'server="127.0.0.1:{dead_port}"}}'] >= 1
+    assert max(stored(server_data, "app").values()) == 1
