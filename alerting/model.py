@@ -39,7 +39,7 @@ INCIDENT_CLASS_ZH = {
 }
 
 
-@dataclass
+@dataclass(slots=True)   # slots: 100k active alerts must fit in a few hundred MB
 class Alert:
     fingerprint: str
     labels: dict[str, str]
@@ -55,6 +55,9 @@ class Alert:
     silenced_by: list[str] = field(default_factory=list)    # silence ids
     inhibited_by: list[str] = field(default_factory=list)   # fingerprints
     generator_url: str = ""
+    expires_at: float | None = None       # resolves then unless a finding renews it
+    symptom_of: str | None = None         # root cause (fingerprint or component) it folds into
+    symptoms: list[str] = field(default_factory=list)       # fingerprints folded into this one
 
     @property
     def severity(self) -> str:
