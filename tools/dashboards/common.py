@@ -6,7 +6,8 @@ are stable from one generation to the next (provisioned dashboards are diffed in
 """
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard, prometheus
+from grafana_foundation_sdk.builders import dashboard, elasticsearch, prometheus
+from grafana_foundation_sdk.models.elasticsearch import TermsOrder
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 from grafana_foundation_sdk.models.dashboard import (DataSourceRef, GridPos, Threshold,
                                                      ThresholdsMode, VariableOption, VariableRefresh,
@@ -27,6 +28,18 @@ def query(expr: str, legend: str = "__auto", *, ref: str = "A", instant: bool = 
     if instant:
         return target.instant().format(PromQueryFormat.TABLE)
     return target.range()
+
+
+def findings_table(*fields: str, query_text: str = "", size: int = 10):
+    """Elasticsearch: count of findings (event.kind:alert) by `fields`, the largest first."""
+    text = " AND ".join(part for part in ("event.kind:alert", query_text) if part)
+    buckets = [elasticsearch.Terms().id(str(index + 2)).field(field).settings(
+                   elasticsearch.ElasticsearchTermsSettings().size(str(size))
+                   .order(TermsOrder.DESC))
+               for index, field in enumerate(fields)]
+    return (elasticsearch.Dataquery().ref_id("A").datasource(ELASTICSEARCH).query(text)
+            .time_field("@timestamp").metrics([elasticsearch.Count().id("1")])
+            .bucket_aggs(buckets))
 
 
 def steps(*pairs) -> dashboard.ThresholdsConfig:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, stat, statetimeline, table, timeseries
 
-from tools.dashboards.common import PROMETHEUS, REAL_FS, Board, label_variable, query, steps
+from tools.dashboards.common import (ELASTICSEARCH, PROMETHEUS, REAL_FS, Board, findings_table,
+                                     label_variable, query, steps)
 
 UID = "shouwang-ops"
 SYSTEM = 'system=~"$system"'
@@ -93,13 +94,11 @@ def build():
               width=12, height=8)
 
     board.row("Root cause / 根因")
-    board.add(table.Panel().title("Root causes of firing alerts / 告警根因")
-              .datasource(PROMETHEUS)
-              .description("Shouwang's alerts that its root-cause analysis attributed; symptoms "
-                           "of the same cause are grouped under it.")
-              .with_target(query(
-                  'sum by (alertname, system, severity, root_cause) '
-                  '(shouwang_alerts{state="firing", root_cause!=""})', instant=True)),
+    board.add(table.Panel().title("Root causes of alerts / 告警根因").datasource(ELASTICSEARCH)
+              .description("Findings that Shouwang's root-cause analysis attributed "
+                           "(shouwang.root_cause), by cause and system, from the event store.")
+              .with_target(findings_table("shouwang.root_cause", "shouwang.system",
+                                          query_text="_exists_:shouwang.root_cause")),
               width=12, height=8)
     board.add(table.Panel().title("Prometheus alerts, pending and firing / 规则告警")
               .datasource(PROMETHEUS)

@@ -1,24 +1,14 @@
 """Security overview: what was found, how severe, which ATT&CK techniques, from where, when."""
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import (bargauge, elasticsearch, stat, table,
-                                             timeseries)
-from grafana_foundation_sdk.models.elasticsearch import TermsOrder
+from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
 
-from tools.dashboards.common import ELASTICSEARCH, PROMETHEUS, Board, query, steps
+from tools.dashboards.common import (ELASTICSEARCH, PROMETHEUS, Board, findings_table, query,
+                                     steps)
 
 UID = "shouwang-security"
 
 
-def top_sources_query():
-    """Attacking addresses are a label Prometheus must not hold (unbounded cardinality): the
-    ten source.ip with most findings come from the event store (event.kind:alert)."""
-    return (elasticsearch.Dataquery().ref_id("A").datasource(ELASTICSEARCH)
-            .query("event.kind:alert").time_field("@timestamp")
-            .metrics([elasticsearch.Count().id("1")])
-            .bucket_aggs([elasticsearch.Terms().id("2").field("source.ip").settings(
-                elasticsearch.ElasticsearchTermsSettings().size("10")
-                .order(TermsOrder.DESC))]))
 
 
 def build():
@@ -40,8 +30,8 @@ def build():
     board.row("Findings / 检测发现")
     board.add(timeseries.Panel().title("Attack timeline: findings per rule / 攻击时间线")
               .datasource(PROMETHEUS).unit("short").with_target(query(
-                  "sum by (rule_id) (increase(shouwang_findings_total[$__rate_interval]))",
-                  "{{rule_id}}")),
+                  "sum by (rule) (increase(shouwang_detector_findings_total"
+                  "[$__rate_interval]))", "{{rule}}")),
               width=24, height=8)
     board.add(timeseries.Panel().title("Findings by severity / 各级别发现").datasource(PROMETHEUS)
               .unit("short").with_target(query(
@@ -54,7 +44,10 @@ def build():
                   "{{technique}}", instant=True)),
               width=12, height=8)
     board.add(table.Panel().title("Top attacking sources / 攻击来源排行")
-              .datasource(ELASTICSEARCH).with_target(top_sources_query()),
+              .datasource(ELASTICSEARCH)
+              .description("From the event store: attacking addresses are unbounded, so they "
+                           "are never Prometheus labels.")
+              .with_target(findings_table("source.ip")),
               width=12, height=8)
     board.add(timeseries.Panel().title("Authentication failures on Shouwang / 平台认证失败")
               .datasource(PROMETHEUS).unit("ops")
