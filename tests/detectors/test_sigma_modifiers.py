@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from tests.detectors.sigma_helpers import load_texts, predicate, rule_text
+from tests.detectors.test_sigma_support import load_texts, predicate, rule_text
 
 
 def web(**fields) -> dict:

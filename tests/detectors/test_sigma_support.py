@@ -1,4 +1,5 @@
-"""Helpers for the Sigma tests: rules from YAML text, predicates and engines over them."""
+"""Helpers for the Sigma tests (no tests here; named test_sigma_* to sit with them): rules from
+YAML text, predicates and engines over them."""
 from __future__ import annotations
 
 import textwrap
