@@ -1,0 +1,1 @@
+"""Notification templates (zh and en defaults) and their rendering."""
