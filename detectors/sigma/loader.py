@@ -26,7 +26,7 @@ from typing import Iterable
 
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
 from detectors.rules import LoadedRule, RuleType
@@ -124,7 +124,9 @@ class _Loader:
         for path in files:
             try:
                 text = path.read_text(encoding="utf-8")
-                collection = SigmaCollection.from_yaml(text, collect_errors=True)
+                collection = SigmaCollection.from_yaml(
+                    text, collect_errors=True, resolve_references=False,
+                    source=SigmaRuleLocation(path))
             except (SigmaError, ValueError, OSError) as exc:
                 self.reject(None, None, str(path), f"invalid YAML or Sigma: {exc}")
                 continue
@@ -172,7 +174,7 @@ class _Loader:
 
     def load(self, files: list[Path]) -> SigmaLoad:
         rules = self.read(files)
-        collection = SigmaCollection(rules)
+        collection = SigmaCollection(rules, resolve_references=False)
         correlations = [r for r in rules if isinstance(r, SigmaCorrelationRule)]
         plain = [r for r in rules if isinstance(r, SigmaRule)]
         quiet_members: set[int] = set()
