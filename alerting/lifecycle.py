@@ -97,7 +97,8 @@ class AlertBook:
             alert.updated_at = now
             alert.symptom_of = symptom_of
         else:
-            alert.occurrences += 1
+            if deadline > now:      # a "resolved" report is not another occurrence
+                alert.occurrences += 1
             alert.updated_at = now
             if annotations != alert.annotations:
                 alert.annotations = annotations

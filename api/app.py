@@ -54,13 +54,15 @@ def create_app(settings: ApiSettings, *, store: Store, registry: CollectorRegist
                readiness: Readiness | None = None,
                ingest: Callable[[list[dict]], Awaitable[None]] | None = None,
                audit: AuditHook | None = None,
-               clock: Callable[[], float] = time.time) -> FastAPI:
+               clock: Callable[[], float] = time.time,
+               alerting=None) -> FastAPI:
     """Build the API app.
 
     - `readiness`: extra checks for /readyz (see api/readiness.py; `pipeline_readiness`).
     - `ingest`: awaited with each batch of accepted ingest events; should block while the
       pipeline is full and return once the events are queued. None disables ingest (503).
     - `audit`: called with one record per change-making request (api/audit.py).
+    - `alerting`: the AlertingService; adds the routes of api/alerts_routes.py.
     Raises ConfigError when a token secret cannot be read or is unusable.
     """
     authenticator = Authenticator(settings)
@@ -77,6 +79,9 @@ def create_app(settings: ApiSettings, *, store: Store, registry: CollectorRegist
     app.include_router(events_router(gate, store=store))
     app.include_router(ingest_router(gate, settings=settings, ingest=ingest, metrics=metrics,
                                      clock=clock))
+    if alerting is not None:
+        from api.alerts_routes import alerts_router
+        app.include_router(alerts_router(gate, alerting=alerting))
     app.include_router(docs_router(gate, app))
     # The last added middleware runs first: metrics see every answer, audit included.
     app.add_middleware(AuditMiddleware, hook=audit, metrics=metrics, clock=clock)

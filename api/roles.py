@@ -22,6 +22,9 @@ class Permission(str, Enum):
     INGEST = "events:ingest"
     # Operational endpoints (/readyz, /metrics) and the API description.
     MONITOR_READ = "monitor:read"
+    # Alerts, silences, maintenance windows, on-call (api/alerts_routes.py).
+    ALERTS_READ = "alerts:read"
+    ALERTS_MANAGE = "alerts:manage"
 
 
 _HUMANS = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.OPERATOR})
@@ -30,6 +33,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.EVENTS_READ: _HUMANS,
     Permission.INGEST: frozenset({Role.AGENT, Role.SYSTEM_ADMIN}),
     Permission.MONITOR_READ: _HUMANS,
+    Permission.ALERTS_READ: _HUMANS,
+    Permission.ALERTS_MANAGE: frozenset({Role.SECURITY_ADMIN, Role.SYSTEM_ADMIN}),
 }
 
 
