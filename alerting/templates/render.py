@@ -69,7 +69,10 @@ class TemplateSettings(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        zone(value)
+        try:
+            zone(value)
+        except (KeyError, ValueError):    # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai, UTC)") from None
         return value
 
 
@@ -191,23 +194,24 @@ class TemplateRenderer:
 
 
 def fallback_text(kind: str, context: dict[str, Any]) -> str:
-    """Plain text from the context alone: no template, no escaping needed, cannot fail."""
+    """Plain text from the context alone: no template, cannot fail. Values are put on one line
+    each (and escaped for markdown), so a hostile value cannot shape the message either."""
+    def value(item: Any) -> str:
+        text = " ".join(str(item).split())
+        return markdown_escape(text) if kind == "body" else text
+
     head = (f"[{context['status_text']}:{context['alerts_total']}] "
-            f"{context['rule']} ({context['top']['severity_text']})")
+            f"{value(context['rule'])} ({context['top']['severity_text']})")
     if kind in _SINGLE_LINE:
-        return " ".join(head.split())[:MAX_TITLE_CHARS]
+        return head[:MAX_TITLE_CHARS]
     lines = [head]
     for alert in context["alerts"]:
-        where = " ".join(part for part in (alert["system"], alert["component"], alert["host"],
-                                           alert["source_ip"]) if part)
-        lines.append(f"- {alert['status_text']} {alert['rule']} {where} {alert['starts_at']} "
-                     f"{alert['summary']}".rstrip())
+        fields = (alert["status_text"], alert["rule"], alert["system"], alert["component"],
+                  alert["host"], alert["source_ip"], alert["starts_at"], alert["summary"])
+        lines.append("- " + " ".join(value(field) for field in fields if field))
     if context["alerts_not_listed"]:
         lines.append(f"+{context['alerts_not_listed']}")
-    text = "\n".join(lines) + "\n"
-    if kind == "html":
-        return f"<pre>{escape(text)}</pre>\n"
     if kind == "body":
-        return markdown_escape(text.replace("\n", "\x00")).replace("\x00", "  \n")
-    return text
-
+        return "  \n".join(lines) + "\n"          # two spaces: a markdown line break
+    text = "\n".join(lines) + "\n"
+    return f"<pre>{escape(text)}</pre>\n" if kind == "html" else text
