@@ -3,7 +3,8 @@
 `load_alerting(path)` reads a YAML file whose top level holds `alerting:` (config/alerting.yaml,
 or the main configuration), validates it into AlertingSettings and checks references; every
 problem is a ConfigError naming file, line and key. `check_references(settings, document,
-prefix)` is the same check for a block that was validated as part of a larger file.
+prefix)` and `check_receivers(...)` are the same checks for a block that was validated as
+part of a larger file.
 """
 from __future__ import annotations
 
@@ -78,6 +79,25 @@ def check_references(settings: AlertingSettings, document: ConfigDocument | None
     raise ConfigError(text, file=first[0], line=first[1], key=first[2])
 
 
+def check_receivers(settings: AlertingSettings, document: ConfigDocument | None,
+                    prefix: Loc = ("alerting",)) -> None:
+    """Each receiver's settings against its type's strict model from the receiver catalog;
+    the error is located at the receiver's key."""
+    from alerting.receivers.catalog import receiver_catalog, validate_receiver
+
+    catalog = receiver_catalog()
+    for name, raw in settings.receivers.items():
+        try:
+            validate_receiver(name, raw.model_dump(), catalog)
+        except ConfigError as exc:
+            loc = prefix + tuple(int(p) if p.isdigit() else p
+                                 for p in (exc.key or f"receivers.{name}").split("."))
+            file, line = locate(document.node, loc) if document else (None, None)
+            raise ConfigError(exc.message, file=file or (document.files[0] if document
+                                                           else None),
+                              line=line, key=".".join(str(p) for p in loc)) from None
+
+
 _FILE_MODEL = create_model("AlertingFile", __base__=StrictModel,
                            alerting=(AlertingSettings, Field(...)))
 
@@ -91,4 +111,5 @@ def load_alerting(path: str | Path) -> AlertingSettings:
                           files=document.files)
     settings = validate(_FILE_MODEL, only).alerting
     check_references(settings, only)
+    check_receivers(settings, only)
     return settings

@@ -8,7 +8,8 @@ Contract:
   waits for its backoff does not hold up the others.
 - A failed attempt is counted (outcome failed or timeout) and retried after
   backoff_initial_secs * 2**(attempts-1), capped at backoff_max_secs; after max_attempts the
-  notification is given up (counted gave_up, kept in the outbox as failed, logged).
+  notification is given up (counted gave_up, kept in the outbox as failed, logged); an error
+  with `retryable = False` (alerting/receivers/base.py ReceiverError) is given up at once.
 - Before sending, the notification log is consulted: an id already delivered is not sent
   again (counted duplicate). After the receiver returns, the outbox row is marked sent and
   the id enters the log in one transaction.
@@ -108,7 +109,7 @@ class Deliverer:
             self.metrics.notifications.labels(name, "duplicate").inc()
             return True
         receiver = self.receivers.get(name)
-        outcome, error = "failed", ""
+        outcome, error, permanent = "failed", "", False
         try:
             if receiver is None:
                 raise LookupError(f"no receiver named {name!r} is configured")
@@ -119,6 +120,8 @@ class Deliverer:
             raise
         except Exception as exc:     # a receiver's failure is data here, never a crash
             error = f"{type(exc).__name__}: {exc}"
+            # ReceiverError(retryable=False): a 4xx or bad settings; retrying cannot help.
+            permanent = getattr(exc, "retryable", True) is False
         else:
             now = self.clock()
             self.store.mark_sent(nid, name, now)
@@ -129,7 +132,7 @@ class Deliverer:
             return True
         entry.attempts += 1
         self.metrics.notifications.labels(name, outcome).inc()
-        given_up = entry.attempts >= self.settings.max_attempts
+        given_up = permanent or entry.attempts >= self.settings.max_attempts
         delay = min(self.settings.backoff_max_secs,
                     self.settings.backoff_initial_secs * 2 ** (entry.attempts - 1))
         entry.next_attempt_at = self.clock() + delay

@@ -167,3 +167,17 @@ def test_shipped_example_config_loads():
     assert critical.escalation_policy is not None
     [low] = route.match({"severity": "low", "alertname": "x"})
     assert low.receiver != critical.receiver
+
+
+def test_receiver_settings_are_checked_by_the_receiver_catalog(tmp_path):
+    path = write(tmp_path, """alerting:
+  receivers:
+    ops:
+      type: webhook
+      url: "ftp://nowhere"
+  route:
+    receiver: ops
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_alerting(path)
+    assert (caught.value.line, caught.value.key) == (5, "alerting.receivers.ops.url")
