@@ -23,6 +23,10 @@ from detectors.sigma.attack import NO_REF, AttackContext, AttackRef
 DEFAULT_SUPPRESS_SECS = 60.0
 DEFAULT_MAX_KEYS = 100_000
 SUBJECT_FIELD = "shouwang.sigma.subject"
+SUBJECT_DETAILS = ("source.ip", "source.address", "source.domain", "source.port", "user.name",
+                   "destination.ip", "destination.port", "host.hostname", "process.name",
+                   "http.request.method", "http.response.status_code", "user_agent.original",
+                   "dns.question.name")
 
 
 @dataclass(frozen=True)
@@ -135,4 +139,10 @@ class SigmaDetector(WindowDetector):
         for field_name in ("url.original", "url.path"):
             if field_name in event:
                 extra[field_name] = event[field_name]
-        return finish_finding(self.fire(key, ts, evidence, extra), self.rule)
+        finding = self.fire(key, ts, evidence, extra)
+        # one event is the whole evidence: who and where, as the event says it
+        for field_name in SUBJECT_DETAILS:
+            value = event.get(field_name)
+            if value is not None and field_name not in finding:
+                finding[field_name] = value
+        return finish_finding(finding, self.rule)
