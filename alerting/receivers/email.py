@@ -102,16 +102,17 @@ class SmtpTransport:
         except aiosmtplib.SMTPResponseException as exc:
             raise MailTransportError(f"server answered {exc.code} {exc.message}",
                                      retryable=400 <= exc.code < 500) from None
-        except aiosmtplib.SMTPNotSupported as exc:
-            raise MailTransportError(f"server does not support it: {exc}",
-                                     retryable=False) from None
         except (ssl.SSLCertVerificationError, ssl.SSLError) as exc:
             raise MailTransportError(f"TLS failed: {exc}", retryable=False) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            if isinstance(exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError):
-                raise MailTransportError(f"TLS verification failed: {exc}",
-                                         retryable=False) from None
+        except (aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPConnectError,
+                aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+            if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):
+                raise MailTransportError(f"TLS failed: {exc}", retryable=False) from None
             raise MailTransportError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+        except aiosmtplib.SMTPException as exc:
+            # What is left is the server lacking something we require (STARTTLS, AUTH):
+            # configuration, which a retry does not fix.
+            raise MailTransportError(f"{type(exc).__name__}: {exc}", retryable=False) from None
         log.debug("mail accepted: %s", reply)
 
 
