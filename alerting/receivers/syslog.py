@@ -20,7 +20,6 @@ verification failure is not.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import ssl
 from pathlib import Path
