@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 from typing import Any, Literal
 
 from pydantic import Field
@@ -76,7 +77,8 @@ class FeishuReceiver(ImReceiver):
                 "elements": [{"tag": "markdown", "content": _without_heading(message.markdown)}],
             }
         else:
-            lines = _without_heading(message.markdown).splitlines()
+            # A post is plain text: the markdown escapes would show, so they are undone.
+            lines = html.unescape(_without_heading(message.markdown)).splitlines()
             payload["msg_type"] = "post"
             payload["content"] = {"post": {"zh_cn": {
                 "title": message.title,

@@ -206,9 +206,11 @@ async def test_feishu_signed_card_accepted(feishu, secrets):
 
 async def test_feishu_post_format_accepted(feishu, secrets):
     receiver = build_receiver("fs", feishu_settings(feishu, msg_format="post"), make_context())
-    await receiver.send(make_notification())
+    await receiver.send(make_notification(make_alert(annotations={"summary": "a < b & c"})))
     post = feishu.requests[0].json()["content"]["post"]["zh_cn"]
     assert post["title"].startswith("[告警:1]")
+    lines = [segment[0]["text"] for segment in post["content"]]
+    assert "- 概要：a < b & c" in lines                     # plain text, no entities
 
 
 async def test_feishu_signed_the_dingtalk_way_is_refused(feishu, secrets, monkeypatch):
