@@ -46,6 +46,7 @@ def default_registries() -> Registries:
 
 def settings_model(registries: Registries) -> type[BaseModel]:
     """The root settings model, with one variant per registered component type."""
+    from alerting.settings import AlertingSettings
     from api.settings import ApiSettings
     from detectors.settings import DetectionSettings
     from collectors.agent.server_settings import AgentsSettings
@@ -63,6 +64,8 @@ def settings_model(registries: Registries) -> type[BaseModel]:
                                  description="where events are kept")),
         pipeline=(PipelineSettings, Field(default_factory=PipelineSettings)),
         detection=(DetectionSettings, Field(default_factory=DetectionSettings)),
+        alerting=(AlertingSettings | None, Field(None, description="alert lifecycle, routing "
+                                                 "and receivers (example: config/alerting.yaml)")),
         sources=(dict[str, source_type], Field(default_factory=dict,
                                                description="sources keyed by an id you choose")),
         agents=(AgentsSettings | None, Field(None, description="agents this server accepts "
@@ -85,4 +88,9 @@ def load_settings(path: str | Path, registries: Registries | None = None):
     registries = registries or default_registries()
     document: ConfigDocument = load_layers(path)
     settings = validate(settings_model(registries), document, hint=_hint(registries))
+    if settings.alerting is not None:
+        from alerting.config import check_receivers, check_references
+
+        check_references(settings.alerting, document)
+        check_receivers(settings.alerting, document)
     return settings, document, registries

@@ -71,6 +71,14 @@ class Monitor:
             batch_max_wait_secs=pipeline_settings.batch_max_wait_secs,
         )
         self._ingest_emitter = self.pipeline.emitter(INGEST_SOURCE_ID)
+        self.alerting = None
+        if settings.alerting is not None:
+            from alerting.wiring import build_alerting
+
+            self.alerting = build_alerting(settings.alerting, data_dir=data_dir,
+                                           registry=self.registry)
+            # Alerts that arrive as events (ingested from agents or other shippers).
+            self.pipeline.add_hook(self.alerting.hook)
         self.engine = self._build_engine(settings.detection)
         if self.engine is not None:
             self.pipeline.add_hook(self.engine.hook(self.deliver_findings))
@@ -86,6 +94,13 @@ class Monitor:
         from detectors.rules import load_rules
 
         rules = load_rules(detection.rules_dir, default_rule_types())
+        if detection.sigma_dirs:
+            from detectors.sigma.loader import load_sigma_rules
+
+            sigma = load_sigma_rules(detection.sigma_dirs)
+            log.info("sigma: %d rules active, %d inactive (no source for their logsource), "
+                     "%d rejected", len(sigma.active), len(sigma.inactive), len(sigma.rejected))
+            rules = rules + sigma.active
         return Engine.build(rules, registry=self.registry, live=True,
                             allowed_lateness_secs=detection.allowed_lateness_secs)
 
@@ -94,6 +109,9 @@ class Monitor:
         store, not through the pipeline queue: the detector hook runs inside the batch loop,
         and waiting there for room in the queue would deadlock."""
         await self.store.write(findings)
+        if self.alerting is not None:
+            for finding in findings:
+                self.alerting.handle_finding(finding)
 
     async def _detection_tick(self, tick_secs: float) -> None:
         """Let buffered events out of their windows when the stream goes quiet."""
@@ -138,6 +156,8 @@ class Monitor:
 
     async def start(self) -> None:
         await self.store.open()
+        if self.alerting is not None:
+            await self.alerting.start()
         await self.pipeline.start()
         self.server = _server(self._api_app(), self.settings.api)
         self._server_task = asyncio.create_task(self.server.serve(), name="api")
@@ -182,6 +202,8 @@ class Monitor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(self._server_task, *self._tasks, return_exceptions=True)
+        if self.alerting is not None:
+            await self.alerting.close()
         await self.store.close()
 
     def banner(self) -> str:

@@ -26,3 +26,8 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 echo "installing shouwang and its pinned dependencies into $venv ..."
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$project"
+# Sigma -> Elasticsearch query conversion: the backend's metadata still asks for pySigma < 2,
+# but it works with the pySigma 2.0.1 we pin (tests/detectors/test_sigma_elastic.py proves it),
+# so it is installed without its declared dependencies.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+  pysigma-backend-elasticsearch==2.1.1

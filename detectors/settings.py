@@ -18,5 +18,8 @@ class DetectionSettings(StrictModel):
     allowed_lateness_secs: float = Field(DEFAULT_ALLOWED_LATENESS_SECS, ge=0, le=3600,
                                          description="how long an event may arrive after newer "
                                          "ones and still count in its window")
+    sigma_dirs: list[Path] = Field(default_factory=list, description="directories of "
+                                   "SigmaHQ-format rules (*.yml) evaluated in-process; rules "
+                                   "whose logsource we collect nothing for load inactive")
     tick_secs: float = Field(1.0, gt=0, le=60, description="how often buffered events are "
                              "released when no new batch arrives")
