@@ -85,7 +85,8 @@ class Agent:
             connect=min(CONNECT_TIMEOUT_SECS, settings.agent.request_timeout_secs)))
         self.shipper = Shipper(self.spool, self.links, self.metrics, client=self.client,
                                retry_max_secs=settings.agent.retry_max_secs,
-                               failback_secs=settings.agent.failback_secs)
+                               failback_secs=settings.agent.failback_secs,
+                               max_in_flight=settings.agent.max_in_flight)
         self.heartbeat = HeartbeatSource(agent_id=settings.agent.id, version=agent_version(),
                                          hostname=settings.node.name,
                                          interval_secs=settings.agent.heartbeat_secs,

@@ -2,7 +2,10 @@
 removed from the spool only when a server answered 2xx (acknowledged delivery).
 
 Contract:
-- One batch in flight, oldest first: batches reach the servers in spool order.
+- Oldest first, up to `max_in_flight` batches at once (default 4): while the server stores
+  one batch the next ones are already on their way. Batches therefore reach the store in
+  spool order give or take `max_in_flight`; every event keeps its own @timestamp. With
+  max_in_flight 1 the order is exact.
 - Failover in order: servers are tried in the configured order; the shipper stays with the
   first that answers 2xx, and goes back to the first server `failback_secs` after leaving it.
   When a whole round fails it waits (capped exponential backoff, up to `retry_max_secs`) and
@@ -54,7 +57,8 @@ class ServerLink:
 class Shipper:
     def __init__(self, spool: BatchSpool, links: list[ServerLink], metrics: AgentMetrics, *,
                  client: httpx.AsyncClient, retry_max_secs: float = 30.0,
-                 failback_secs: float = 300.0, clock: Callable[[], float] = time.monotonic):
+                 failback_secs: float = 300.0, max_in_flight: int = 4,
+                 clock: Callable[[], float] = time.monotonic):
         if not links:
             raise ValueError("at least one server")
         self.spool = spool
@@ -67,6 +71,7 @@ class Shipper:
         self.current = 0
         self._left_first_at: float | None = None
         self._wake = asyncio.Event()
+        self.max_in_flight = max(1, max_in_flight)
         self.batches_shipped = 0
         self.events_shipped = 0
 
@@ -79,16 +84,33 @@ class Shipper:
         return self.links[self.current].name
 
     async def run(self) -> None:
+        slots = asyncio.Semaphore(self.max_in_flight)
+        in_flight: set[asyncio.Task] = set()
+        last_seq = -1
+        try:
+            while True:
+                await slots.acquire()
+                segment = await self._next_after(last_seq)
+                last_seq = segment.seq
+                task = asyncio.create_task(self._deliver(segment), name=f"ship-{segment.seq}")
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(lambda _task: slots.release())
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _next_after(self, seq: int) -> Segment:
         while True:
-            segment = self.spool.head()
-            if segment is None:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECS)
-                except TimeoutError:
-                    pass
-                continue
-            await self._deliver(segment)
+            self._wake.clear()
+            segment = self.spool.next_after(seq)
+            if segment is not None:
+                return segment
+            try:
+                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECS)
+            except TimeoutError:
+                pass
 
     async def _deliver(self, segment: Segment) -> None:
         delay = RETRY_INITIAL_SECS
@@ -97,6 +119,10 @@ class Shipper:
                 payload = await asyncio.to_thread(self.spool.read, segment)
             except FileNotFoundError:
                 return  # evicted while we tried; the sink reported it
+            except OSError as exc:  # unreadable: keep it (and say so) rather than drop it
+                log.error("cannot read spooled batch %s: %s; retrying", segment.path, exc)
+                await asyncio.sleep(self.retry_max_secs)
+                continue
             for index in self._order():
                 link = self.links[index]
                 if await self._send(link, payload, segment.events):

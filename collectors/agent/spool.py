@@ -8,9 +8,9 @@ Contract:
 - Bound: when a new batch would take the spool past `max_bytes`, the oldest batches are
   deleted until it fits, and `append` reports what went (`Eviction`); nothing is evicted
   below `max_bytes`. A single batch larger than `max_bytes` is still kept (alone).
-- `remove` deletes a batch once a server acknowledged it; removing a batch that eviction
-  already took is a no-op. The batch being shipped may be evicted meanwhile: the shipper
-  checks `contains` and gives up on it.
+- `remove` deletes a batch once a server acknowledged it (in any order: several batches may
+  be in flight); removing a batch that eviction already took is a no-op. A batch being
+  shipped may be evicted meanwhile: the shipper checks `contains` and gives up on it.
 - Thread-safe: appends run in a worker thread (fsync), reads in another.
 
 On disk: `<sequence:020d>-<events>.zst`, each the batch payload (collectors/agent/codec.py).
@@ -89,12 +89,20 @@ class BatchSpool:
         with self._lock:
             return self._segments[0] if self._segments else None
 
-    def contains(self, segment: Segment) -> bool:
-        """Whether a batch taken from `head` is still queued (eviction may have taken it)."""
+    def next_after(self, seq: int) -> Segment | None:
+        """The oldest queued batch with a sequence number above `seq`."""
         with self._lock:
-            # Only the head is ever shipped and eviction takes from the head, so a former
-            # head is still queued exactly when it is still the head.
-            return bool(self._segments) and self._segments[0].seq == segment.seq
+            for segment in self._segments:  # sorted; the shipper asks near the head
+                if segment.seq > seq:
+                    return segment
+        return None
+
+    def contains(self, segment: Segment) -> bool:
+        """Whether a batch the shipper took (and has not removed) is still queued."""
+        with self._lock:
+            # Eviction takes from the head in sequence order, so an unacknowledged batch is
+            # still queued exactly when the head is not past it.
+            return bool(self._segments) and self._segments[0].seq <= segment.seq
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self) -> None:

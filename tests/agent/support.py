@@ -54,7 +54,7 @@ def server_config(path: Path, *, data_dir: Path, port: int, server_key: Path,
 
 def agent_config(path: Path, *, data_dir: Path, agent_key: Path, servers: list[tuple[int, Path]],
                  sources: dict, metrics_port: int, agent_id: str = AGENT_ID,
-                 spool: dict | None = None, **agent) -> Path:
+                 spool: dict | None = None, batch_max_events: int = 2000, **agent) -> Path:
     token_file = path.parent / "agent.token"
     token_file.write_text(AGENT_TOKEN)
     config = {
@@ -65,7 +65,7 @@ def agent_config(path: Path, *, data_dir: Path, agent_key: Path, servers: list[t
                   "metrics_listen": f"127.0.0.1:{metrics_port}",
                   "retry_max_secs": 0.5, "request_timeout_secs": 10, **agent},
         "spool": spool or {},
-        "pipeline": {"batch_max_events": 2000, "batch_max_wait_secs": 0.05},
+        "pipeline": {"batch_max_events": batch_max_events, "batch_max_wait_secs": 0.05},
         "sources": sources,
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
