@@ -11,8 +11,10 @@ DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "config" / "rules"
 
 def default_rule_types() -> Registry[RuleType]:
     from detectors import distinct, sequence, threshold, web_attack
+    from detectors import dns_tunnel, filing, flood, gap, ratio
 
     types: Registry[RuleType] = Registry("rule type")
-    for module in (threshold, distinct, sequence, web_attack):
+    for module in (threshold, distinct, sequence, web_attack,
+                   ratio, flood, dns_tunnel, filing, gap):
         types.register(module.RULE_TYPE.name, module.RULE_TYPE)
     return types
