@@ -75,9 +75,11 @@ class AlertingService:
         self.metrics = AlertingMetrics(registry, lambda: list(self.book.alerts.values()))
         self.deliverer = Deliverer(receivers, self.store, self.metrics, settings.delivery,
                                    clock)
+        self.receivers = dict(receivers)
         self._last_reevaluation = 0.0
         self._last_forget = 0.0
         self._task: asyncio.Task | None = None
+        self._receiver_tasks: list[asyncio.Task] = []
 
     # -- start / stop ----------------------------------------------------------------------
     def open(self) -> None:
@@ -102,6 +104,11 @@ class AlertingService:
         self.open()
         self.deliverer.kick()
         self._task = asyncio.create_task(self._loop(), name="alerting")
+        # Rate-limited receivers send their digests from a loop of their own.
+        for name, receiver in self.receivers.items():
+            if hasattr(receiver, "run"):
+                self._receiver_tasks.append(
+                    asyncio.create_task(receiver.run(), name=f"receiver-{name}"))
 
     async def _loop(self) -> None:
         while True:
@@ -112,10 +119,19 @@ class AlertingService:
             await asyncio.sleep(self.settings.tick_secs)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [task for task in (self._task, *self._receiver_tasks) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.deliverer.close()
+        for name, receiver in self.receivers.items():
+            closer = getattr(receiver, "aclose", None)
+            if closer is None:
+                continue
+            try:   # sends a pending digest once, ignoring the rate limit
+                await closer()
+            except Exception:
+                log.exception("closing receiver %s failed", name)
         self.store.save_alerts(self.book.take_changed())
         self.store.close()
 
