@@ -3,12 +3,8 @@ counting what the server stored."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import signal
 import sqlite3
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,7 +14,7 @@ import orjson
 import yaml
 
 from crypto.sm2 import SM2PrivateKey
-from tests.support.monitor import ROOT, SHOUWANG, TEST_TOKEN, MonitorProcess, free_port
+from tests.support.monitor import SHOUWANG, TEST_TOKEN, MonitorProcess, free_port
 
 AGENT_TOKEN = "agent-token-for-e2e-only-0123456789"
 AGENT_ID = "web-01"
@@ -76,60 +72,15 @@ def server(config: Path, port: int) -> MonitorProcess:
     return MonitorProcess([SHOUWANG, "run", "--config", str(config)], port)
 
 
-class AgentProcess:
-    """`shouwang agent`; ready once its metrics listener answers."""
+class AgentProcess(MonitorProcess):
+    """`shouwang agent`, started and stopped like the monitor. Its readiness probe is the
+    metrics listener: prometheus_client answers every path there, /healthz included."""
 
     def __init__(self, config: Path, metrics_port: int):
-        self.argv = [SHOUWANG, "agent", "--config", str(config)]
-        self.metrics_port = metrics_port
-        self.process: subprocess.Popen | None = None
-        handle = tempfile.NamedTemporaryFile(prefix="shouwang-agent-", suffix=".log",
-                                             delete=False)
-        self.log_path = Path(handle.name)
-        handle.close()
-
-    def start(self, timeout: float = 30.0) -> "AgentProcess":
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"agent exited with {self.process.returncode}:\n"
-                                     f"{self.output()}")
-            try:
-                self.metrics()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(f"agent metrics did not answer in {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__([SHOUWANG, "agent", "--config", str(config)], metrics_port)
 
     def metrics(self) -> dict[str, float]:
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        return parse_metrics(text)
-
-    def kill9(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait(timeout=10)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return parse_metrics(httpx.get(f"{self.url}/metrics", timeout=5).text)
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$")

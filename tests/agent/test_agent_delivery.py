@@ -8,21 +8,13 @@ import time
 import orjson
 import pytest
 
-from tests.agent.support import (AGENT_ID, AgentProcess, agent_config, free_port, make_key,
+from tests.agent.support import (AGENT_ID, AgentProcess, agent_config, free_port,
                                  server, server_config, stored, stored_docs, wait_for)
 
 BATCH = 2000
 # The issue asks for a 60 s outage; the default keeps this file fast. SHOUWANG_AGENT_OUTAGE_SECS=60
 # runs the long version (the spool and the backoff do not care how long the server is away).
 OUTAGE_SECS = float(os.environ.get("SHOUWANG_AGENT_OUTAGE_SECS", "5"))
-
-
-@pytest.fixture
-def keys(tmp_path):
-    agent_key, agent_pub = make_key(tmp_path, "agent")
-    server_key, server_pub = make_key(tmp_path, "server")
-    return {"agent_key": agent_key, "agent_pub": agent_pub, "server_key": server_key,
-            "server_pub": server_pub}
 
 
 class Writer(threading.Thread):

@@ -1,22 +1,13 @@
 """A real `shouwang agent` process shipping to a real `shouwang run` process: every line of a
 file arrives once, with the agent's authenticated id, heartbeats and the last-seen metric."""
+import subprocess
 import time
 
-import pytest
-
-from tests.agent.support import (AGENT_ID, AgentProcess, agent_config, free_port, make_key,
+from tests.agent.support import (AGENT_ID, SHOUWANG, AgentProcess, agent_config, free_port,
                                  server, server_config, server_metrics, stored, stored_docs,
                                  wait_for, write_lines)
 
 LINES = 20_000
-
-
-@pytest.fixture
-def keys(tmp_path):
-    agent_key, agent_pub = make_key(tmp_path, "agent")
-    server_key, server_pub = make_key(tmp_path, "server")
-    return {"agent_key": agent_key, "agent_pub": agent_pub, "server_key": server_key,
-            "server_pub": server_pub}
 
 
 def test_agent_ships_every_line_of_a_file_to_the_server(tmp_path, keys):
@@ -77,3 +68,24 @@ def test_agent_fails_over_to_the_next_server_in_order(tmp_path, keys):
     assert metrics[f'shouwang_agent_send_failures_total{{reason="connect",'
                    f'server="127.0.0.1:{dead_port}"}}'] >= 1
     assert max(stored(server_data, "app").values()) == 1
+
+
+def test_agent_check_names_what_is_wrong(tmp_path, keys):
+    def check(**changes) -> subprocess.CompletedProcess:
+        settings = dict(data_dir=tmp_path / "agent", agent_key=keys["agent_key"],
+                        servers=[(free_port(), keys["server_pub"])], metrics_port=free_port(),
+                        sources={"app": {"type": "file_tail", "paths": ["/nonexistent.log"]}})
+        settings.update(changes)
+        config = agent_config(tmp_path / "agent.yaml", **settings)
+        return subprocess.run([SHOUWANG, "agent", "--config", str(config), "--check"],
+                              capture_output=True, text=True, timeout=60)
+
+    good = check()
+    assert good.returncode == 0, good.stderr
+    assert f"agent {AGENT_ID}: configuration OK" in good.stdout
+    missing = check(agent_key=tmp_path / "missing.key")
+    assert missing.returncode == 2
+    assert "missing.key" in missing.stderr
+    typo = check(sources={"app": {"type": "file_tial", "paths": ["/x.log"]}})
+    assert typo.returncode == 2
+    assert "did you mean 'file_tail'" in typo.stderr and "agent.yaml:" in typo.stderr
