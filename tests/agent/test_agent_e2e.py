@@ -89,3 +89,32 @@ def test_agent_check_names_what_is_wrong(tmp_path, keys):
     typo = check(sources={"app": {"type": "file_tial", "paths": ["/x.log"]}})
     assert typo.returncode == 2
     assert "did you mean 'file_tail'" in typo.stderr and "agent.yaml:" in typo.stderr
+
+
+def test_agent_returns_to_the_first_server_after_failback_secs(tmp_path, keys):
+    log = tmp_path / "app.log"
+    write_lines(log, 0, 1000)
+    first_port, second_port, metrics_port = free_port(), free_port(), free_port()
+    first_data, second_data = tmp_path / "first", tmp_path / "second"
+    configs = [server_config(tmp_path / f"{name}.yaml", data_dir=data, port=port,
+                             server_key=keys["server_key"], trusted={AGENT_ID: keys["agent_pub"]})
+               for name, data, port in (("first", first_data, first_port),
+                                        ("second", second_data, second_port))]
+    agent = agent_config(tmp_path / "agent.yaml", data_dir=tmp_path / "agent",
+                         agent_key=keys["agent_key"], metrics_port=metrics_port,
+                         servers=[(first_port, keys["server_pub"]),
+                                  (second_port, keys["server_pub"])],
+                         heartbeat_secs=3600, failback_secs=1,
+                         sources={"app": {"type": "file_tail", "paths": [str(log)],
+                                          "format": "json", "read_from": "beginning"}})
+    with server(configs[1], second_port), AgentProcess(agent, metrics_port):
+        wait_for(lambda: sum(stored(second_data, "app").values()) >= 1000, 20,
+                 "lines on the second server while the first is down")
+        with server(configs[0], first_port):
+            time.sleep(1.2)
+            write_lines(log, 1000, 1000)
+            wait_for(lambda: sum(stored(first_data, "app").values())
+                     + sum(stored(second_data, "app").values()) >= 2000, 20, "the new lines")
+            assert stored(first_data, "app"), "the agent did not go back to the first server"
+    both = stored(first_data, "app") + stored(second_data, "app")
+    assert set(both) == {f"line-{n:07d}" for n in range(2000)}
