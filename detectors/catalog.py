@@ -17,4 +17,8 @@ def default_rule_types() -> Registry[RuleType]:
     for module in (threshold, distinct, sequence, web_attack,
                    ratio, flood, dns_tunnel, filing, gap):
         types.register(module.RULE_TYPE.name, module.RULE_TYPE)
+    from detectors import anomaly, faults
+
+    for kind in faults.rule_types() + [anomaly.RULE_TYPE]:
+        types.register(kind.name, kind)
     return types

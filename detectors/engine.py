@@ -20,8 +20,13 @@ Guarantees:
 - A clock (live use) caps event times at wall time + `max_future_secs`: one forged syslog line
   dated 2099 must not push the watermark ahead and blind every rule (all later events "late").
   `advance(now)` lets a quiet stream's buffered events out after about twice the lateness.
-- Only events of kind `event` are examined: findings fed back through the pipeline do not
-  trigger rules.
+- Only events of kind `event` are examined, unless a detector names other kinds in its
+  `kinds` attribute (fault rules read `metric` and `state` events); `alert` is never examined,
+  so findings fed back through the pipeline do not trigger rules.
+- Ticks: a detector with a `tick(watermark)` method is called after each release with the
+  watermark (event time up to which everything was shown to rules; the newest event time at
+  flush), so it can raise findings for what did NOT happen (a source gone silent, a rate
+  bucket that closed empty). `advance(now)` moves the watermark by wall time when quiet.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from detectors.state import DetectorMetrics
 DEFAULT_ALLOWED_LATENESS_SECS = 30.0
 DEFAULT_MAX_PENDING_EVENTS = 200_000
 DEFAULT_MAX_FUTURE_SECS = 300.0
+DEFAULT_KINDS = ("event",)
 
 
 class Engine:
@@ -68,6 +74,9 @@ class Engine:
             else:
                 self._everywhere.append(detector)
         self._order = {id(d): position for position, d in enumerate(self.detectors)}
+        self._kinds = frozenset(kind for d in self.detectors
+                                for kind in getattr(d, "kinds", DEFAULT_KINDS)) - {"alert"}
+        self._tickers = [d for d in self.detectors if hasattr(d, "tick")]
         self._candidates: dict[tuple, tuple] = {}
         self._pending: list = []   # heap of (time, arrival, detector position, event, key, info)
         self._arrival = count()
@@ -87,7 +96,9 @@ class Engine:
     def candidates(self, event: dict) -> tuple:
         dataset = event.get("event.dataset")
         categories = event.get("event.category")
-        shape = (dataset, tuple(categories) if isinstance(categories, list) else categories)
+        kind = event.get("event.kind", "event")
+        shape = (dataset, tuple(categories) if isinstance(categories, list) else categories,
+                 kind)
         found = self._candidates.get(shape)
         if found is None:
             chosen = list(self._by_dataset.get(dataset, ()))
@@ -96,6 +107,8 @@ class Engine:
                     if detector not in chosen:
                         chosen.append(detector)
             chosen += [d for d in self._everywhere if d not in chosen]
+            chosen = [d for d in chosen if kind != "alert"
+                      and kind in getattr(d, "kinds", DEFAULT_KINDS)]
             chosen.sort(key=lambda d: self._order[id(d)])
             found = self._candidates[shape] = tuple(chosen)
             if len(self._candidates) > 10_000:  # shapes come from input: keep the cache bounded
@@ -108,8 +121,9 @@ class Engine:
         order = self._order
         latest = self.clock() + self.max_future_secs if self.clock else float("inf")
         last_stamp, last_ts = None, 0.0
+        kinds = self._kinds
         for event in events:
-            if event.get("event.kind", "event") != "event":
+            if event.get("event.kind", "event") not in kinds:
                 continue
             detectors = self.candidates(event)
             if not detectors:
@@ -159,6 +173,12 @@ class Engine:
             finding = detectors[position].observe(event, ts, key, info)
             if finding is not None:
                 findings.append(finding)
+        if self._tickers:
+            # at flush (watermark +inf) time stands at the newest event seen, not beyond
+            now = self.newest if watermark == float("inf") else watermark
+            if now != float("-inf"):
+                for detector in self._tickers:
+                    findings += detector.tick(now)
         self.metrics.pending.set(len(pending))
         return findings
 
