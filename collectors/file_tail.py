@@ -206,8 +206,9 @@ class FileTailSource:
         if self.settings.multiline is not None:
             m = self.settings.multiline
             multiline = Multiline(m.pattern, m.mode, m.max_lines, m.timeout_secs)
-        return _Stream(key=key, path=path, normalizer=LineNormalizer(parser, self._ctx.clock),
-                       multiline=multiline)
+        context = {"log.file.path": path, "host.name": self._ctx.hostname}
+        normalizer = LineNormalizer(parser, self._ctx.clock, context=context)
+        return _Stream(key=key, path=path, normalizer=normalizer, multiline=multiline)
 
     def _open_plain(self, path: str, key: str, st: os.stat_result, initial: bool) -> None:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))

@@ -84,8 +84,9 @@ class SyslogSource:
         self.id = component_id
         self.settings = settings
         options = ParserOptions(timezone=load_timezone(settings.timezone), clock=ctx.clock)
+        # host.name stays the sender's (log.syslog.hostname); we are the observer.
         self._normalizer = LineNormalizer(build_parser(settings.format, ctx.parsers, options),
-                                          ctx.clock)
+                                          ctx.clock, context={"observer.hostname": ctx.hostname})
         self.addresses: list[str] = []  # what is bound, once running ("udp://127.0.0.1:5514")
         self.ready = asyncio.Event()
         self._connections = 0

@@ -6,7 +6,8 @@ A row is (ts_us, <hot columns...>, message, irregular, doc):
 - hot columns: string values of the fields in HOT_FIELDS, indexed or at least read without
   parsing JSON. A hot field holding anything but a string (a list, a number) leaves its column
   NULL and sets `irregular` = 1, so filters fall back to the JSON document for that row only.
-- message: the `message` string, fed to the FTS5 index by a trigger.
+- message: the `message` string (or `event.original` when there is no message), indexed by
+  FTS5 once per batch.
 - doc: the whole event as orjson bytes, unchanged (round-trips exactly, unicode included).
 """
 from __future__ import annotations
@@ -99,7 +100,8 @@ def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[
         if not plain_types.issuperset(map(type, hot)):      # rare: a list, a number...
             irregular = 1
             hot = [value if type(value) is str else None for value in hot]
-        message = event.get("message")
+        # Full text covers the raw line when a parser leaves no message (access logs).
+        message = event.get("message") or event.get("event.original")
         if message is not None and type(message) is not str:
             message = str(message)
         row = (ts_us, *hot, message, irregular,

@@ -266,15 +266,19 @@ def is_unparsed(event: dict) -> bool:
 
 class LineNormalizer:
     """parse-or-keep: every line becomes an event. Lines the parser does not read become raw
-    events (counted in `unparsed`), so nothing a source reads is ever dropped."""
+    events (counted in `unparsed`), so nothing a source reads is ever dropped. `context`
+    fields (where the line was read: log.file.path, host.name) are added to every event that
+    does not already carry them."""
 
-    __slots__ = ("parse", "created", "unparsed", "parsed")
+    __slots__ = ("parse", "created", "unparsed", "parsed", "context")
 
-    def __init__(self, parser: Parser, clock: Callable[[], float] = time.time):
+    def __init__(self, parser: Parser, clock: Callable[[], float] = time.time,
+                 context: dict | None = None):
         self.parse = parser.parse
         self.created = CreatedClock(clock)
         self.unparsed = 0
         self.parsed = 0
+        self.context = tuple((context or {}).items())
 
     def event(self, line: str) -> dict:
         try:
@@ -289,6 +293,9 @@ class LineNormalizer:
             event = raw_event(line, self.created.now())
             if error:
                 event["error.message"] = f"parser failed: {error}"
-            return event
-        self.parsed += 1
+        else:
+            self.parsed += 1
+        for key, value in self.context:
+            if key not in event:
+                event[key] = value
         return event

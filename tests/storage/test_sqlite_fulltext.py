@@ -1,0 +1,25 @@
+"""Full-text search on what users search for: access-log lines carry no `message`, only
+`event.original`, and must still be found by their text."""
+from __future__ import annotations
+
+from storage.base import Query
+from storage.sqlite import SqliteStore
+from tests.storage.contract import NOW, event
+
+
+async def test_events_without_message_are_found_by_their_original_line(tmp_path):
+    store = SqliteStore("store", tmp_path / "store")
+    await store.open()
+    line = ('203.0.113.7 - - [25/Nov/2026:14:25:43 +0800] "GET /wp-login.php HTTP/1.1" 404 '
+            '153 "-" "Mozilla/5.0"')
+    access = event(NOW - 10, source__ip="203.0.113.7")
+    access.pop("message", None)
+    access["event.original"] = line
+    other = event(NOW - 5, message="Accepted publickey for deploy from 198.51.100.2")
+    await store.write([access, other])
+    found = await store.search(Query(text="wp-login.php", limit=10))
+    assert [e["event.original"] for e in found.events] == [line]
+    assert "message" not in found.events[0]           # stored as it came, nothing added
+    found = await store.search(Query(text="publickey deploy", limit=10))
+    assert [e["message"] for e in found.events] == [other["message"]]
+    await store.close()
