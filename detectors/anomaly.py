@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from detectors.faults.base import FaultDetector, FaultRuleBase, finish_fault
-from detectors.findings import Evidence, build_finding
+from detectors.findings import SEVERITY_SCORE, Evidence, build_finding
 from detectors.rules import RuleType
 
 SLOTS = 168
@@ -166,7 +166,8 @@ class AnomalyDetector(FaultDetector):
 
     def _report(self, key, series: _Series, end: float, value: float, middle: float,
                 mad: float, score: float, slot: int) -> dict:
-        self._quiet.get(key, lambda: [float("-inf"), 0])[:] = [end + self.window_secs, 0]
+        self._quiet.get(key, lambda: [float("-inf"), 0])[:] = [
+            end + self.window_secs, SEVERITY_SCORE[self.rule.severity]]
         self._findings.inc()
         per_minute = 60.0 / self.bucket
         extra = {"shouwang.anomaly.value": value, "shouwang.anomaly.median": middle,
