@@ -69,6 +69,8 @@ def child_e2e(paths: list[str], formats: list[str]) -> dict:
         "node": {"name": "bench", "data_dir": str(data_dir)},
         "store": {"type": "sqlite"},
         "sources": sources,
+        # Ingest alone: detection has its own benchmark (bench/detect.py).
+        "detection": {"enabled": False},
     })
     expected = sum(sum(1 for _ in open(path, "rb")) for path in paths)
 

@@ -80,7 +80,14 @@ class Monitor:
             # Alerts that arrive as events (ingested from agents or other shippers).
             self.pipeline.add_hook(self.alerting.hook)
         self.engine = self._build_engine(settings.detection)
+        self.root_cause = None
         if self.engine is not None:
+            if settings.detection.topology_file is not None:
+                from detectors.root_cause import RootCauseLocalizer
+                from detectors.topology import load_topology
+
+                self.root_cause = RootCauseLocalizer(
+                    load_topology(settings.detection.topology_file))
             self.pipeline.add_hook(self.engine.hook(self.deliver_findings))
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
@@ -102,12 +109,15 @@ class Monitor:
                      "%d rejected", len(sigma.active), len(sigma.inactive), len(sigma.rejected))
             rules = rules + sigma.active
         return Engine.build(rules, registry=self.registry, live=True,
-                            allowed_lateness_secs=detection.allowed_lateness_secs)
+                            allowed_lateness_secs=detection.allowed_lateness_secs,
+                            hold_secs=detection.hold_secs)
 
     async def deliver_findings(self, findings: list[dict]) -> None:
         """Findings are stored like events (kind "alert"). They are written straight to the
         store, not through the pipeline queue: the detector hook runs inside the batch loop,
         and waiting there for room in the queue would deadlock."""
+        if self.root_cause is not None:
+            findings = self.root_cause.annotate(findings)
         await self.store.write(findings)
         if self.alerting is not None:
             for finding in findings:

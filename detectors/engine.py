@@ -14,6 +14,11 @@ Guarantees:
   (shouwang_detector_late_events_total) and not shown to rules; they are still stored.
 - Determinism: ties in @timestamp keep arrival order, so the same events in the same order give
   the same findings whatever the batch boundaries.
+- Hold: events wait `hold_secs` behind the newest event time before rules see them (default:
+  the whole allowed lateness, which makes reordering exact). A live monitor holds far less
+  (`DetectionSettings.hold_secs`) so a finding follows its event within a tick: events that
+  arrive out of order but within the lateness are then shown to rules on arrival (counted in
+  their windows, slightly out of order) instead of being reordered.
 - Bounded memory: window state per rule is an LRU of `max_keys` keys; the reorder buffer holds at
   most `max_pending_events` (beyond that the oldest are released early, which only costs exact
   ordering of stragglers).
@@ -54,10 +59,13 @@ class Engine:
                  allowed_lateness_secs: float = DEFAULT_ALLOWED_LATENESS_SECS,
                  max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS,
                  clock: Callable[[], float] | None = None,
-                 max_future_secs: float = DEFAULT_MAX_FUTURE_SECS):
+                 max_future_secs: float = DEFAULT_MAX_FUTURE_SECS,
+                 hold_secs: float | None = None):
         self.detectors = list(detectors)
         self.metrics = metrics or DetectorMetrics(registry or CollectorRegistry())
         self.allowed_lateness_secs = allowed_lateness_secs
+        self.hold_secs = allowed_lateness_secs if hold_secs is None else min(
+            hold_secs, allowed_lateness_secs)
         self.max_pending_events = max_pending_events
         self.clock = clock
         self.max_future_secs = max_future_secs
@@ -150,13 +158,18 @@ class Engine:
                         break
                 heapq.heappush(pending, (ts, next(self._arrival), order[id(detector)], event,
                                          chosen[0], chosen[1]))
-        return self._release(self.newest - self.allowed_lateness_secs)
+        return self._release(self.newest - self.hold_secs)
 
     def advance(self, now: float) -> list[dict]:
         """Let wall-clock time move the watermark when a stream goes quiet (live use)."""
         if now - self.allowed_lateness_secs > self.newest:
             self.newest = now - self.allowed_lateness_secs
-        return self._release(self.newest - self.allowed_lateness_secs)
+        watermark = self.newest - self.hold_secs
+        if self.hold_secs < self.allowed_lateness_secs:
+            # Live: what is older than the hold by wall time is shown to rules now, not only
+            # once the lateness has passed (a burst followed by silence still alerts at once).
+            watermark = max(watermark, now - self.hold_secs)
+        return self._release(watermark)
 
     def flush(self) -> list[dict]:
         """Release everything buffered (end of input)."""

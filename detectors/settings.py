@@ -9,6 +9,7 @@ from pydantic import Field
 from core.settings import StrictModel
 from detectors.catalog import DEFAULT_RULES_DIR
 from detectors.engine import DEFAULT_ALLOWED_LATENESS_SECS
+from detectors.topology import DEFAULT_TOPOLOGY_FILE
 
 
 class DetectionSettings(StrictModel):
@@ -18,8 +19,15 @@ class DetectionSettings(StrictModel):
     allowed_lateness_secs: float = Field(DEFAULT_ALLOWED_LATENESS_SECS, ge=0, le=3600,
                                          description="how long an event may arrive after newer "
                                          "ones and still count in its window")
+    hold_secs: float = Field(0.0, ge=0, le=3600, description="how long events wait for "
+                             "stragglers before rules see them: 0 alerts at once (events within "
+                             "the lateness are still counted, slightly out of order); "
+                             "= allowed_lateness_secs reorders exactly")
+    topology_file: Path | None = Field(DEFAULT_TOPOLOGY_FILE, description="systems, components "
+                                       "and their dependencies, for root-cause localization "
+                                       "of fault findings; null turns it off")
     sigma_dirs: list[Path] = Field(default_factory=list, description="directories of "
                                    "SigmaHQ-format rules (*.yml) evaluated in-process; rules "
                                    "whose logsource we collect nothing for load inactive")
-    tick_secs: float = Field(1.0, gt=0, le=60, description="how often buffered events are "
+    tick_secs: float = Field(0.5, gt=0, le=60, description="how often buffered events are "
                              "released when no new batch arrives")
