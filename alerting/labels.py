@@ -25,7 +25,6 @@ LABEL_FIELDS: dict[str, tuple[str, ...]] = {
     "host": ("host.name",),
     "technique": ("threat.technique.id",),
     "tactic": ("threat.tactic.name",),
-    "root_cause": ("shouwang.root_cause",),
 }
 ANNOTATION_FIELDS: dict[str, tuple[str, ...]] = {
     "summary": ("rule.name", "message"),
@@ -34,6 +33,9 @@ ANNOTATION_FIELDS: dict[str, tuple[str, ...]] = {
     "technique_name": ("threat.technique.name",),
     "runbook_url": ("rule.reference", "shouwang.runbook_url"),
     "symptom_of": ("shouwang.symptom_of",),
+    # Not a label: the root cause of a fault can be found after its first finding, and a
+    # label that changes would split one alert into two.
+    "root_cause": ("shouwang.root_cause",),
 }
 EXTRA_LABELS_PREFIX = "shouwang.labels."
 

@@ -29,6 +29,7 @@ from alerting.delivery import Deliverer, Receiver
 from alerting.dispatch import Dispatcher, Group
 from alerting.escalation import Escalator
 from alerting.inhibit import Inhibitor, Topology
+from alerting.labels import finding_labels, fingerprint
 from alerting.lifecycle import RESOLVED_KEPT_SECS, AlertBook, refresh_state
 from alerting.matchers import Matcher, matches_all, parse_matchers
 from alerting.metrics import AlertingMetrics
@@ -142,10 +143,24 @@ class AlertingService:
             if event.get("event.kind") == "alert":
                 self.handle_finding(event)
 
-    def handle_finding(self, finding: Mapping[str, object]) -> Alert:
+    def handle_finding(self, finding: Mapping[str, object]) -> Alert | None:
         now = self.clock()
+        if finding.get("shouwang.fault.state") == "recovered":
+            return self._recovered(finding, now)
         alert, is_new = self.book.observe_finding(finding, now)
         self.metrics.findings.labels("new" if is_new else "deduplicated").inc()
+        self._after_observe(alert, now)
+        return alert
+
+    def _recovered(self, finding: Mapping[str, object], now: float) -> Alert | None:
+        """A detector says the fault behind an alert is over: resolve it now (a recovery
+        for an alert we do not hold, or one already resolved, changes nothing)."""
+        alert = self.book.alerts.get(fingerprint(finding_labels(finding)))
+        if alert is None or alert.ends_at is not None:
+            return None
+        alert, _ = self.book.observe(dict(alert.labels), dict(alert.annotations), now,
+                                     ends_at=now, fp=alert.fingerprint)
+        self.metrics.findings.labels("recovered").inc()
         self._after_observe(alert, now)
         return alert
 

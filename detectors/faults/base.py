@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from core.events import format_ts
 from detectors.base import WindowDetector
 from detectors.findings import INCIDENT_CLASS, SEVERITY_SCORE, Evidence, build_finding
 from detectors.rules import AttackRef, RuleBase
@@ -35,6 +36,8 @@ THREAT_FIELDS = ("threat.framework", "threat.tactic.id", "threat.tactic.name",
 IDENTITY_FIELDS = ("shouwang.system", "shouwang.component", "service.name", "host.name",
                    "shouwang.probe.target", "shouwang.probe.module", "url.full", "url.domain",
                    "agent.id", "agent.name", "observer.hostname", "labels.tier", "labels.owner")
+RESOLVE_MARGIN_SECS = 60.0
+MAX_FIRING_KEYS = 100_000   # keys remembered as firing (for their recovery finding)
 LABEL_FALLBACKS = {"shouwang.system": "labels.system", "shouwang.component": "labels.component"}
 EventKind = Literal["event", "metric", "state"]
 
@@ -110,6 +113,7 @@ class FaultDetector(WindowDetector):
     def __init__(self, rule: FaultRuleBase, metrics, created):
         super().__init__(rule, metrics, created)
         self.kinds = tuple(rule.kinds)
+        self._firing: dict[tuple, tuple[dict, str]] = {}   # key -> (last finding, severity)
         self._alternatives = [tuple(part.strip() for part in name.split("|"))
                               for name in self.key_fields]
         self._single_key = None  # the base's fast path does not know alternatives
@@ -154,6 +158,32 @@ class FaultDetector(WindowDetector):
         self._findings.inc()
         finding = build_finding(self.rule, self.fields_of(evidence.last_event), key, evidence,
                                 created=self._created(), extra=extra)
-        return finish_fault(finding, self.rule, self.fault_type, evidence.last_event,
-                            self.category, level)
+        finding = finish_fault(finding, self.rule, self.fault_type, evidence.last_event,
+                               self.category, level)
+        # A fault still there fires again once its quiet period (window_secs) is over, so the
+        # alert must outlive two periods or it would resolve and re-fire while nothing changed.
+        finding["shouwang.resolve_after_secs"] = 2 * self.window_secs + RESOLVE_MARGIN_SECS
+        self._firing[key] = (finding, level)
+        if len(self._firing) > MAX_FIRING_KEYS:
+            self._firing.pop(next(iter(self._firing)))
+        return finding
+
+    def recover(self, key: tuple, ts: float) -> dict | None:
+        """The finding that tells alerting a fault of `key` is over (None when it was not
+        firing): the fired finding's identity with `shouwang.fault.state: recovered`, so the
+        alert resolves now instead of after its resolve interval."""
+        fired = self._firing.pop(key, None)
+        if fired is None:
+            return None
+        finding, level = fired
+        self._quiet.get(key, lambda: [float("-inf"), 0])[:] = [float("-inf"), 0]
+        recovered = {name: value for name, value in finding.items()
+                     if not name.startswith(("shouwang.evidence.", "shouwang.fault.last"))}
+        recovered.update({
+            "@timestamp": format_ts(ts), "event.created": self._created(),
+            "event.id": f"{finding['event.id']}-recovered", "event.type": ["end"],
+            "shouwang.fault.state": "recovered",
+            "event.reason": f"recovered: {finding.get('event.reason', self.rule.name)}",
+        })
+        return recovered
 

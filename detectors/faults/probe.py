@@ -3,7 +3,8 @@
 One failed probe is noise (a lost packet, a GC pause); N of M is the usual way to page on a
 blackbox probe without flapping. Results older than `window_secs` are forgotten, so failures a
 day apart do not add up. While the target keeps failing, the finding is repeated every
-`window_secs` (alerting keeps the alert firing; when findings stop it resolves).
+`window_secs` (alerting keeps the alert firing); once a result succeeds and fewer than
+`failures` of the last results failed, a recovery finding resolves the alert.
 
 State per target: the last `of_last` results (time, failed, event id): bounded by the rule.
 """
@@ -51,6 +52,8 @@ class ProbeFailuresDetector(FaultDetector):
         while results and results[0][0] <= horizon:
             results.popleft()
         failed = [item for item in results if item[1]]
+        if not results[-1][1] and len(failed) < self.failures:
+            return self.recover(key, ts)        # None unless it was firing
         if len(failed) < self.failures or not results[-1][1] or self.quiet(key, ts):
             return None
         evidence = Evidence(len(failed), failed[0][0], ts, [i for _, _, i in failed], event)
