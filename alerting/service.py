@@ -33,7 +33,7 @@ from alerting.labels import finding_labels, fingerprint
 from alerting.lifecycle import RESOLVED_KEPT_SECS, AlertBook, refresh_state
 from alerting.matchers import Matcher, matches_all, parse_matchers
 from alerting.metrics import AlertingMetrics
-from alerting.model import Alert, Notification
+from alerting.model import Alert
 from alerting.oncall import Rotation
 from alerting.routing import Route, build_route
 from alerting.settings import AlertingSettings, TimeIntervalSpec

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import orjson
 
+from core.durable import write_atomic
+
 FINGERPRINT_BYTES = 256
 FORMAT_VERSION = 1
 
@@ -56,20 +58,7 @@ class OffsetStore:
             return f"offsets file {self.path} unreadable ({exc}); kept as {aside.name}"
 
     def save(self) -> None:
-        data = orjson.dumps({"version": FORMAT_VERSION, "files": self.entries})
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_atomic(self.path, orjson.dumps({"version": FORMAT_VERSION, "files": self.entries}))
         self.saves += 1
 
     def find_by_fingerprint(self, fp: str, fp_len: int) -> dict | None:

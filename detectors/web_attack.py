@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import html
 from typing import Literal
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote
 
 import re2
 from pydantic import Field

@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import Field
 
 from core.components import BuildContext
+from core.durable import write_atomic
 from core.errors import StoreError, StoreUnavailable
 from core.settings import StrictModel
 from storage.base import Query, SearchResult
@@ -83,14 +84,6 @@ def _serialize(events: list[dict]) -> bytes:
     dumps = orjson.dumps
     return b"".join([dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
                      for event in events])
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SpoolingStore:
@@ -222,20 +215,7 @@ class SpoolingStore:
         self._m_spooled.inc()
 
     def _write_file(self, path: Path, data: bytes) -> None:
-        temporary = path.with_name(f".{path.name}.tmp")
-        try:
-            with open(temporary, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.rename(temporary, path)
-            _fsync_dir(self.spool_dir)
-        except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        write_atomic(path, data, mode=0o644)
 
     # -- replay -----------------------------------------------------------------------------
     async def _replay_loop(self) -> None:

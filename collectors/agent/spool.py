@@ -27,6 +27,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.durable import write_atomic
+
 log = logging.getLogger(__name__)
 
 SUFFIX = ".zst"
@@ -48,14 +50,6 @@ class Eviction:
     bytes: int
     first_seq: int
     last_seq: int
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BatchSpool:
@@ -131,20 +125,7 @@ class BatchSpool:
             seq = self._next_seq
             self._next_seq += 1
         path = self.directory / f"{seq:020d}-{events}{SUFFIX}"
-        temporary = self.directory / f".{path.name}.tmp"
-        try:
-            with open(temporary, "wb") as stream:
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.rename(temporary, path)
-            _fsync_dir(self.directory)
-        except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        write_atomic(path, payload)
         with self._lock:
             evicted = self._evict_for(len(payload))
             self._segments.append(Segment(seq, events, len(payload), path))
