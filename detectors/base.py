@@ -39,7 +39,7 @@ class WindowDetector:
         self._suppressed = metrics.suppressed.labels(rule.id)
         self.state: KeyedState = KeyedState(rule.max_keys, metrics.evicted.labels(rule.id).inc)
         # key -> event time until which a fired key stays quiet
-        self._quiet: KeyedState = KeyedState(rule.max_keys, lambda: None)
+        self._quiet: KeyedState = KeyedState(rule.max_keys, lambda count: None)
 
     def key_of(self, event: dict) -> tuple | None:
         if self._single_key is not None:

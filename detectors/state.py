@@ -14,6 +14,7 @@ from typing import Callable, Generic, Hashable, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 S = TypeVar("S")
+EVICTIONS_PER_REPORT = 1024   # the engine also reports what is left after every batch
 
 
 class DetectorMetrics:
@@ -40,12 +41,13 @@ class DetectorMetrics:
 class KeyedState(Generic[S]):
     """An LRU map key -> state with a hard bound and an eviction callback."""
 
-    __slots__ = ("max_keys", "_items", "_on_evict")
+    __slots__ = ("max_keys", "_items", "_on_evict", "_evictions")
 
-    def __init__(self, max_keys: int, on_evict: Callable[[], None]):
+    def __init__(self, max_keys: int, on_evict: Callable[[int], None]):
         self.max_keys = max_keys
         self._items: OrderedDict[Hashable, S] = OrderedDict()
         self._on_evict = on_evict
+        self._evictions = 0
 
     def get(self, key: Hashable, factory: Callable[[], S]) -> S:
         items = self._items
@@ -55,9 +57,19 @@ class KeyedState(Generic[S]):
             return state
         if len(items) >= self.max_keys:
             items.popitem(last=False)
-            self._on_evict()
+            # Reported in lots: under a flood of new keys every get() evicts, and a metric
+            # update per eviction (a lock) would cost more than the eviction.
+            self._evictions += 1
+            if self._evictions >= EVICTIONS_PER_REPORT:
+                self.report_evictions()
         state = items[key] = factory()
         return state
+
+    def report_evictions(self) -> None:
+        """Hand the evictions counted so far to `on_evict(count)`."""
+        if self._evictions:
+            self._on_evict(self._evictions)
+            self._evictions = 0
 
     def drop(self, key: Hashable) -> None:
         self._items.pop(key, None)

@@ -12,9 +12,9 @@ from tests.agent.support import (AGENT_ID, AgentProcess, agent_config, free_port
                                  server, server_config, stored, stored_docs, wait_for)
 
 BATCH = 2000
-# The issue asks for a 60 s outage; the default keeps this file fast. SHOUWANG_AGENT_OUTAGE_SECS=60
-# runs the long version (the spool and the backoff do not care how long the server is away).
-OUTAGE_SECS = float(os.environ.get("SHOUWANG_AGENT_OUTAGE_SECS", "5"))
+# The server stays away for 60 s, as the issue asks (SHOUWANG_AGENT_OUTAGE_SECS=5 for a quick
+# local run: the spool and the backoff do not care how long the server is away).
+OUTAGE_SECS = float(os.environ.get("SHOUWANG_AGENT_OUTAGE_SECS", "60"))
 
 
 class Writer(threading.Thread):
@@ -42,6 +42,8 @@ class Writer(threading.Thread):
         return self.written
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(OUTAGE_SECS + 240)
 def test_kill_9_and_server_outage_lose_nothing(tmp_path, keys):
     log = tmp_path / "app.log"
     log.touch()
@@ -73,7 +75,8 @@ def test_kill_9_and_server_outage_lose_nothing(tmp_path, keys):
         monitor = server(config, port).start()
         total = writer.stop()
         assert total > before_outage
-        wait_for(lambda: count() >= total, 60, f"all {total} lines", interval=0.2)
+        wait_for(lambda: count() >= total, 60 + 2 * OUTAGE_SECS, f"all {total} lines",
+                 interval=0.2)
         wait_for(lambda: shipper.metrics()["shouwang_agent_spool_batches"] == 0, 10,
                  "an empty spool")
     finally:
