@@ -24,6 +24,7 @@ from typing import Callable, Mapping, Protocol
 
 from alerting.metrics import AlertingMetrics
 from alerting.model import Notification
+from alerting.receivers.ratelimit import DEFERRED
 from alerting.settings import DeliverySettings
 from alerting.state_store import OutboxEntry, StateStore
 
@@ -46,6 +47,7 @@ class Deliverer:
         self.queues: dict[str, list[OutboxEntry]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self.on_delivered: Callable[[Notification], None] | None = None
+        self._deferred: dict[str, OutboxEntry] = {}     # notification id -> entry in a digest
 
     def load(self) -> int:
         entries = self.store.pending()
@@ -101,6 +103,31 @@ class Deliverer:
         finally:
             self._tasks.pop(name, None)
 
+    def _delivered(self, name: str, entry: OutboxEntry) -> None:
+        now = self.clock()
+        self.store.mark_sent(entry.notification.notification_id, name, now)
+        self.metrics.notifications.labels(name, "sent").inc()
+        self.metrics.latency.labels(name).observe(max(0.0, now - entry.origin_at))
+        if self.on_delivered is not None:
+            self.on_delivered(entry.notification)
+
+    def deferred_outcome(self, name: str, ids: list[str], error: Exception | None) -> None:
+        """A rate-limited receiver's digest carrying `ids` was sent (error None), will be
+        retried by the receiver (retryable error), or was refused for good."""
+        if error is not None and getattr(error, "retryable", True):
+            return
+        for nid in ids:
+            entry = self._deferred.pop(nid, None)
+            if entry is None:
+                continue
+            if error is None:
+                self._delivered(name, entry)
+            else:
+                entry.attempts += 1
+                self.store.mark_attempt(nid, entry.attempts, self.clock(), str(error),
+                                        failed=True)
+                self.metrics.notifications.labels(name, "gave_up").inc()
+
     async def _attempt(self, name: str, entry: OutboxEntry) -> bool:
         notification = entry.notification
         nid = notification.notification_id
@@ -113,7 +140,8 @@ class Deliverer:
         try:
             if receiver is None:
                 raise LookupError(f"no receiver named {name!r} is configured")
-            await asyncio.wait_for(receiver.send(notification), self.settings.timeout_secs)
+            result = await asyncio.wait_for(receiver.send(notification),
+                                            self.settings.timeout_secs)
         except asyncio.TimeoutError:
             outcome, error = "timeout", f"no answer within {self.settings.timeout_secs} s"
         except asyncio.CancelledError:
@@ -123,12 +151,13 @@ class Deliverer:
             # ReceiverError(retryable=False): a 4xx or bad settings; retrying cannot help.
             permanent = getattr(exc, "retryable", True) is False
         else:
-            now = self.clock()
-            self.store.mark_sent(nid, name, now)
-            self.metrics.notifications.labels(name, "sent").inc()
-            self.metrics.latency.labels(name).observe(max(0.0, now - entry.origin_at))
-            if self.on_delivered is not None:
-                self.on_delivered(notification)
+            if result == DEFERRED:
+                # Held in a rate-limited receiver's digest: it stays pending in the outbox
+                # (a restart sends it again) until deferred_outcome() hears the digest went.
+                self._deferred[nid] = entry
+                self.metrics.notifications.labels(name, "deferred").inc()
+                return True
+            self._delivered(name, entry)
             return True
         entry.attempts += 1
         self.metrics.notifications.labels(name, outcome).inc()

@@ -20,9 +20,9 @@ Semantics (sliding window of ``window_secs``, at most ``max_messages`` sends in 
   carried, so the alerting core can record them in its notification log.
 - ``aclose()`` sends a pending digest once, ignoring the limit (one message over is better
   than losing the storm's alerts at shutdown).
-Delivery guarantee: a notification accepted into the digest lives in memory until it is sent;
-a crash before then loses it (the outbox has already marked it accepted). ``pending_ids()``
-lets the core persist what is pending if it needs more than that.
+Delivery guarantee: ``send`` returns ``DEFERRED`` for a notification it holds in the digest, so
+the caller (alerting/delivery.py) keeps it pending in its outbox until ``on_deferred`` reports
+the digest sent; a crash before then re-sends it from the outbox after the restart.
 
 Every attempt uses a slot, failed or not: the robot counts requests, not successes.
 """
@@ -43,6 +43,7 @@ from core.settings import StrictModel
 
 log = logging.getLogger(__name__)
 
+DEFERRED = "deferred"   # what send() returns for a notification held in the digest
 DEFAULT_MAX_MESSAGES = 20
 DEFAULT_WINDOW_SECS = 60.0
 
@@ -116,11 +117,11 @@ class RateLimitedReceiver:
 
     # -- the receiver interface ------------------------------------------------------------
     async def send(self, notification: Notification,
-                   extra: Mapping[str, Any] | None = None) -> None:
+                   extra: Mapping[str, Any] | None = None) -> str | None:
         async with self._lock:
             if not self._slot_free():
                 self._hold(notification)
-                return
+                return DEFERRED
             if not self._pending:
                 self._attempts.append(self._clock())
                 await self.inner.send(notification, extra)
