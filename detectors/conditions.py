@@ -97,6 +97,22 @@ def _any(value, test: Callable[[Any], bool]) -> bool:
     return test(value)
 
 
+def re2_tester(pattern: str) -> Callable[[str], bool]:
+    """`text -> bool`: does RE2 `pattern` occur in text. Calls the compiled RE2 object
+    directly: the wrapper's search() builds a match object and maps byte offsets back to
+    characters, which doubles the cost when only a yes or no is wanted."""
+    compiled = re2.compile(pattern)
+    regexp = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if regexp is None or anchor is None:       # another google-re2 layout: the public API
+        return lambda text: compiled.search(text) is not None
+
+    def test(text: str) -> bool:
+        data = text.encode("utf-8", "surrogatepass")
+        return regexp.Match(anchor, data, 0, len(data))[0][0] != -1
+    return test
+
+
 def compile_test(field: str, spec: FieldTest) -> Predicate:
     """A predicate for one field test; closures keep the hot path to a dict lookup and a call."""
     if spec.exists is not None:
@@ -120,7 +136,7 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
                 return False
         return member
     if spec.regex is not None:
-        search = re2.compile(spec.regex).search
+        search = re2_tester(spec.regex)
         # Values repeat (user agents, paths, actions): remember recent answers, because one
         # call into the RE2 wrapper costs several microseconds. Bounded: cleared when full.
         cache: dict = {}
@@ -128,7 +144,7 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
         def found(item) -> bool:
             hit = cache.get(item)
             if hit is None:
-                hit = search(str(item)) is not None
+                hit = search(str(item))
                 if len(cache) >= REGEX_CACHE_MAX:
                     cache.clear()
                 cache[item] = hit
