@@ -91,26 +91,16 @@ class Monitor:
             self.pipeline.add_hook(self.engine.hook(self.deliver_findings))
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
+        self.reload_requested = asyncio.Event()     # SIGHUP: reload the rule files
         self.server = None
 
     def _build_engine(self, detection):
         if not detection.enabled:
             return None
-        from detectors.catalog import default_rule_types
-        from detectors.engine import Engine
-        from detectors.rules import load_rules
+        from detectors.live import LiveRules
 
-        rules = load_rules(detection.rules_dir, default_rule_types())
-        if detection.sigma_dirs:
-            from detectors.sigma.loader import load_sigma_rules
-
-            sigma = load_sigma_rules(detection.sigma_dirs)
-            log.info("sigma: %d rules active, %d inactive (no source for their logsource), "
-                     "%d rejected", len(sigma.active), len(sigma.inactive), len(sigma.rejected))
-            rules = rules + sigma.active
-        return Engine.build(rules, registry=self.registry, live=True,
-                            allowed_lateness_secs=detection.allowed_lateness_secs,
-                            hold_secs=detection.hold_secs)
+        self.rules = LiveRules(detection, self.registry)
+        return self.rules.build_engine()
 
     async def deliver_findings(self, findings: list[dict]) -> None:
         """Findings are stored like events (kind "alert"). They are written straight to the
@@ -173,8 +163,12 @@ class Monitor:
         self._server_task = asyncio.create_task(self.server.serve(), name="api")
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         if self.engine is not None:
+            detection = self.settings.detection
             self._tasks.append(asyncio.create_task(
-                self._detection_tick(self.settings.detection.tick_secs), name="detection-tick"))
+                self._detection_tick(detection.tick_secs), name="detection-tick"))
+            self._tasks.append(asyncio.create_task(
+                self.rules.watch(self.engine, self.reload_requested, detection.reload_poll_secs),
+                name="rules-reload"))
         await self._wait_api_started()
 
     async def _wait_api_started(self) -> None:
@@ -231,6 +225,7 @@ class Monitor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_requested.set)
         await self.start()
         print(self.banner(), file=self.out, flush=True)
         await self._stop.wait()

@@ -69,6 +69,15 @@ class Engine:
         self.max_pending_events = max_pending_events
         self.clock = clock
         self.max_future_secs = max_future_secs
+        self._created: Callable[[], str] = lambda: format_ts(time.time())
+        self._index(self.detectors)
+        self._pending: list = []   # heap of (time, arrival, detector position, event, key, info)
+        self._arrival = count()
+        self.newest = float("-inf")
+
+    def _index(self, detectors: list) -> None:
+        """Everything derived from the detector list (rebuilt by `reload`)."""
+        self.detectors = list(detectors)
         self._by_dataset: dict[str, list] = {}
         self._by_category: dict[str, list] = {}
         self._everywhere: list = []
@@ -87,9 +96,32 @@ class Engine:
                                 for kind in getattr(d, "kinds", DEFAULT_KINDS)) - {"alert"}
         self._tickers = [d for d in self.detectors if hasattr(d, "tick")]
         self._candidates: dict[tuple, tuple] = {}
-        self._pending: list = []   # heap of (time, arrival, detector position, event, key, info)
-        self._arrival = count()
-        self.newest = float("-inf")
+
+    def reload(self, loaded_rules: Iterable) -> dict[str, int]:
+        """Swap in a new rule set without a restart. A rule whose definition did not change
+        keeps its detector, and so its window state and its buffered events; a new or changed
+        rule starts empty; a removed rule's buffered events are dropped. Returns counts of
+        kept, started and removed rules."""
+        current = {detector.id: detector for detector in self.detectors}
+        detectors, kept = [], 0
+        for item in loaded_rules:
+            previous = current.get(item.rule.id)
+            if (previous is not None and type(previous) is item.kind.detector
+                    and getattr(previous, "rule", None) == item.rule):
+                detectors.append(previous)
+                kept += 1
+            else:
+                detectors.append(item.kind.detector(item.rule, self.metrics, self._created))
+        new_position = {id(d): position for position, d in enumerate(detectors)}
+        moved = {position: new_position[id(d)] for position, d in enumerate(self.detectors)
+                 if id(d) in new_position}
+        self._pending = [(ts, arrival, moved[position], event, key, info)
+                         for ts, arrival, position, event, key, info in self._pending
+                         if position in moved]
+        heapq.heapify(self._pending)
+        removed = len(set(current) - {detector.id for detector in detectors})
+        self._index(detectors)
+        return {"kept": kept, "started": len(detectors) - kept, "removed": removed}
 
     @classmethod
     def build(cls, loaded_rules: Iterable, *, registry: CollectorRegistry | None = None,
@@ -100,7 +132,9 @@ class Engine:
         metrics = DetectorMetrics(registry or CollectorRegistry())
         created = lambda: format_ts(clock())  # noqa: E731 - the one clock findings read
         detectors = [item.kind.detector(item.rule, metrics, created) for item in loaded_rules]
-        return cls(detectors, metrics=metrics, clock=clock if live else None, **options)
+        engine = cls(detectors, metrics=metrics, clock=clock if live else None, **options)
+        engine._created = created
+        return engine
 
     def candidates(self, event: dict) -> tuple:
         dataset = event.get("event.dataset")

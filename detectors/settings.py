@@ -29,5 +29,7 @@ class DetectionSettings(StrictModel):
     sigma_dirs: list[Path] = Field(default_factory=list, description="directories of "
                                    "SigmaHQ-format rules (*.yml) evaluated in-process; rules "
                                    "whose logsource we collect nothing for load inactive")
+    reload_poll_secs: float = Field(2.0, gt=0, le=3600, description="how often rule files "
+                                    "are checked for changes (SIGHUP reloads at once)")
     tick_secs: float = Field(0.5, gt=0, le=60, description="how often buffered events are "
                              "released when no new batch arrives")

@@ -85,3 +85,60 @@ def test_a_brute_force_in_a_watched_log_becomes_a_stored_finding(tmp_path):
         assert finding["source.ip"] == "198.51.100.9"
         assert finding["threat.technique.subtechnique.id"] == "T1110.001" or \
             "T1110" in str(finding.get("threat.technique.id"))
+
+
+def test_rules_reload_on_sighup_and_a_broken_rule_file_keeps_the_running_rules(tmp_path):
+    import signal
+
+    import httpx
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    shipped = (ROOT / "config/rules/ssh-brute-force.yaml").read_text()
+    rule_file = rules_dir / "ssh-brute-force.yaml"
+    rule_file.write_text(shipped.replace("threshold: 5", "threshold: 50"))
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    port = free_port()
+    config = write_config(tmp_path / "shouwang.yaml", data_dir=tmp_path / "var", port=port,
+                          sources={"auth": {"type": "file_tail", "paths": [str(log)],
+                                            "format": "syslog"}},
+                          detection={"rules_dir": str(rules_dir), "tick_secs": 0.2,
+                                     "reload_poll_secs": 3600})
+
+    def reloads(outcome):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(f'shouwang_rules_reloads_total{{outcome="{outcome}"}}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    def fail(count, first_pid):
+        stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
+        with log.open("a") as handle:
+            for n in range(count):
+                handle.write(f"{stamp} web1 sshd[{first_pid + n}]: Failed password for root "
+                             f"from 198.51.100.77 port {40000 + n} ssh2\n")
+
+    with MonitorProcess([SHOUWANG, "run", "--config", str(config)], port) as monitor:
+        fail(6, 100)
+        time.sleep(1.5)
+        assert wait_for_events(monitor, 0.5, filter="event.kind:alert") == []   # 6 < 50
+
+        rule_file.write_text("type: threshold\nid: [broken\n")
+        monitor.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while reloads("error") < 1:
+            assert time.monotonic() < deadline, "a broken rule file was not reported"
+            time.sleep(0.1)
+
+        rule_file.write_text(shipped)                    # back to threshold 5
+        monitor.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while reloads("ok") < 1:
+            assert time.monotonic() < deadline, "the fixed rule file was not reloaded"
+            time.sleep(0.1)
+        fail(5, 200)
+        findings = wait_for_events(monitor, 10.0, filter="event.kind:alert")
+        assert [f["rule.id"] for f in findings] == ["ssh-brute-force"], monitor.output()
+        assert "rules not reloaded" in monitor.output()
