@@ -203,6 +203,11 @@ class SqliteStore:
         cache[path] = (inode, conn)
         return conn
 
+    def _drop_reader(self, path: Path) -> None:
+        cached = getattr(self._reader_local, "conns", {}).pop(path, None)
+        if cached is not None:
+            self._forget_reader(cached[1])
+
     def _forget_reader(self, conn: sqlite3.Connection) -> None:
         with self._reader_lock:
             if conn in self._reader_conns:
@@ -226,6 +231,11 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             if "fts5" in str(exc):
                 raise InputError(f"cannot search for {query.text!r}: {exc}") from None
+            if "no such table" in str(exc):
+                # A partition the writer has created but not yet given its schema (the first
+                # event of a new day arriving now): it holds nothing yet.
+                self._drop_reader(path)
+                return []
             raise StoreError(f"search failed in {path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise corrupt_error(path, exc) from None
