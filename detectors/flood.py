@@ -18,11 +18,10 @@ Value: each event counts 1, or the number in `value_field` (network.packets of a
 flow's packets are spread over its duration (`event.duration`, ns): a flow lasting longer than
 one window adds its average per window, so a 30-minute download is not a one-window burst.
 
-Memory per key: a deque of `baseline_windows` numbers; keys are bounded by `max_keys` (LRU).
+Memory per key: a list of `baseline_windows` numbers; keys are bounded by `max_keys` (LRU).
 """
 from __future__ import annotations
 
-from collections import deque
 from statistics import median
 from typing import Literal
 
@@ -31,6 +30,7 @@ from pydantic import Field
 from detectors.base import WindowDetector
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
+from detectors.state import push_bounded
 
 NS_PER_SEC = 1e9
 
@@ -52,10 +52,10 @@ class RateSpikeRule(RuleBase):
 class _Rate:
     __slots__ = ("window", "total", "history", "first", "ids")
 
-    def __init__(self, size: int):
+    def __init__(self):
         self.window = None            # index of the current window (ts // window_secs)
         self.total = 0.0
-        self.history: deque = deque(maxlen=size)
+        self.history: list = []       # totals of the last baseline_windows windows
         self.first = 0.0
         self.ids: list = []
 
@@ -90,16 +90,16 @@ class RateSpikeDetector(WindowDetector):
         return (chosen[0], value) if value > 0 else None
 
     def observe(self, event: dict, ts: float, key: tuple, value: float) -> dict | None:
-        rate = self.state.get(key, lambda: _Rate(self.baseline_windows))
+        rate = self.state.get(key, _Rate)
         index = int(ts // self.window_secs)
         if rate.window is None:
             rate.window = index
             rate.first = ts
         elif index > rate.window:
-            rate.history.append(rate.total)
+            push_bounded(rate.history, rate.total, self.baseline_windows)
             # windows without any event are part of the baseline too (as zeros)
             for _ in range(min(index - rate.window - 1, self.baseline_windows)):
-                rate.history.append(0.0)
+                push_bounded(rate.history, 0.0, self.baseline_windows)
             rate.window, rate.total, rate.first, rate.ids = index, 0.0, ts, []
         rate.total += value
         if len(rate.ids) < 5:

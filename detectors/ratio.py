@@ -17,7 +17,6 @@ is bounded by the rule; beyond that many events per window, the share is over th
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -26,6 +25,7 @@ from detectors.base import WindowDetector
 from detectors.conditions import FieldTest, compile_conditions
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
+from detectors.state import drop_through, push_bounded
 
 
 class RatioRule(RuleBase):
@@ -62,12 +62,11 @@ class RatioDetector(WindowDetector):
         return chosen[0], (self.is_hit(event), value)
 
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
-        entries = self.state.get(key, lambda: deque(maxlen=self.max_events))
+        entries = self.state.get(key, list)
         hit, value = info
-        entries.append((ts, hit, value, event.get("event.id")))
+        push_bounded(entries, (ts, hit, value, event.get("event.id")), self.max_events)
         horizon = ts - self.window_secs
-        while entries and entries[0][0] <= horizon:
-            entries.popleft()
+        drop_through(entries, horizon)
         total = len(entries)
         if total < self.min_events:
             return None

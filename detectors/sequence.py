@@ -12,7 +12,6 @@ event that armed the first. The top-level `match`/`unless` filter applies to eve
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Literal
 
 from pydantic import Field
@@ -22,6 +21,7 @@ from detectors.conditions import FieldTest, compile_conditions
 from core.settings import StrictModel
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
+from detectors.state import drop_through, push_bounded
 
 
 class Step(StrictModel):
@@ -38,8 +38,8 @@ class SequenceRule(RuleBase):
 class _Progress:
     __slots__ = ("first", "done", "count", "ids")
 
-    def __init__(self, first_min: int):
-        self.first: deque = deque(maxlen=first_min)  # (time, event id) of step 0
+    def __init__(self):
+        self.first: list = []  # (time, event id) of step 0, at most the first step's count
         self.done = 0          # steps completed
         self.count = 0         # events of the current (later) step
         self.ids: list = []    # event ids of later steps
@@ -62,14 +62,13 @@ class SequenceDetector(WindowDetector):
 
     def _rearm(self, progress: _Progress, ts: float) -> None:
         horizon = ts - self.window_secs
-        while progress.first and progress.first[0][0] <= horizon:
-            progress.first.popleft()
+        drop_through(progress.first, horizon)
         progress.done = 1 if len(progress.first) >= self.min_counts[0] else 0
         progress.count = 0
         progress.ids = []
 
     def observe(self, event: dict, ts: float, key: tuple, matched: tuple) -> dict | None:
-        progress = self.state.get(key, lambda: _Progress(self.min_counts[0]))
+        progress = self.state.get(key, _Progress)
         if progress.done and ts - progress.first[0][0] > self.window_secs:
             self._rearm(progress, ts)
         step = progress.done
@@ -82,7 +81,7 @@ class SequenceDetector(WindowDetector):
             if progress.done == len(self.steps):
                 return self._complete(progress, event, ts, key)
         elif 0 in matched:
-            progress.first.append((ts, event.get("event.id")))
+            push_bounded(progress.first, (ts, event.get("event.id")), self.min_counts[0])
             if progress.done <= 1:
                 self._rearm(progress, ts)
         return None

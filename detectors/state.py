@@ -38,6 +38,26 @@ class DetectorMetrics:
                              "Matched events waiting for the watermark", registry=registry)
 
 
+def push_bounded(items: list, item, maxlen: int) -> None:
+    """Append, dropping the oldest beyond `maxlen`. Per-key state uses small lists with this
+    rather than deque(maxlen=...): an empty deque costs 760 bytes, a short list 64, and a
+    rule can hold 100k keys."""
+    items.append(item)
+    if len(items) > maxlen:
+        del items[0]
+
+
+def drop_through(items: list, horizon: float) -> None:
+    """Drop the leading (time, ...) entries at or before `horizon`."""
+    count = 0
+    for entry in items:
+        if entry[0] > horizon:
+            break
+        count += 1
+    if count:
+        del items[:count]
+
+
 class KeyedState(Generic[S]):
     """An LRU map key -> state with a hard bound and an eviction callback."""
 

@@ -1,11 +1,10 @@
 """`threshold` rules: at least `threshold` matching events per key within `window_secs`.
 
-State per key is a deque of at most `threshold` (time, event id) pairs: only the newest
+State per key is a list of at most `threshold` (time, event id) pairs: only the newest
 `threshold` events can decide a crossing, so memory per key is bounded by the rule itself.
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Literal
 
 from pydantic import Field
@@ -13,6 +12,7 @@ from pydantic import Field
 from detectors.base import WindowDetector
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
+from detectors.state import drop_through, push_bounded
 
 
 class ThresholdRule(RuleBase):
@@ -26,11 +26,9 @@ class ThresholdDetector(WindowDetector):
         self.threshold = rule.threshold
 
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
-        window = self.state.get(key, lambda: deque(maxlen=self.threshold))
-        window.append((ts, event.get("event.id")))
-        horizon = ts - self.window_secs
-        while window and window[0][0] <= horizon:
-            window.popleft()
+        window = self.state.get(key, list)
+        push_bounded(window, (ts, event.get("event.id")), self.threshold)
+        drop_through(window, ts - self.window_secs)
         if len(window) < self.threshold or self.quiet(key, ts):
             return None
         evidence = Evidence(len(window), window[0][0], ts, [i for _, i in window], event)
