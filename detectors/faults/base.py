@@ -168,6 +168,15 @@ class FaultDetector(WindowDetector):
             self._firing.pop(next(iter(self._firing)))
         return finding
 
+    def select_number(self, event: dict, field: str):
+        """(key, value of `field` as a number), or None when the event does not match or
+        the field holds no number: for rules that judge a measured value."""
+        chosen = super().select(event)
+        if chosen is None:
+            return None
+        value = number(event.get(field))
+        return None if value is None else (chosen[0], value)
+
     def recover(self, key: tuple, ts: float) -> dict | None:
         """The finding that tells alerting a fault of `key` is over (None when it was not
         firing): the fired finding's identity with `shouwang.fault.state: recovered`, so the

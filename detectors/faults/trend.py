@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from detectors.faults.base import FaultDetector, FaultRuleBase, number
+from detectors.faults.base import FaultDetector, FaultRuleBase
 from detectors.findings import Evidence
 from detectors.rules import RuleType
 
@@ -58,11 +58,7 @@ class TrendDetector(FaultDetector):
         self.falling = rule.direction == "falling"
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
-            return None
-        value = number(event.get(self.field))
-        return None if value is None else (chosen[0], value)
+        return self.select_number(event, self.field)
 
     def observe(self, event: dict, ts: float, key: tuple, value) -> dict | None:
         rule = self.rule
