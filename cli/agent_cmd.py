@@ -33,8 +33,13 @@ def run(args) -> int:
     registries = default_registries()
     settings = load_agent_settings(args.config, registries.sources)
     if args.check:
+        from collectors.agent.keys import agent_key_problems
         from collectors.agent.runner import load_links
+        from core.errors import InputError
 
+        errors = [str(p) for p in agent_key_problems(settings.agent) if p.severity == "error"]
+        if errors:  # all of them at once, as check-config reports them
+            raise InputError("\n  ".join(errors))
         links = load_links(settings)
         print(f"agent {settings.agent.id}: configuration OK, {len(settings.sources)} "
               f"source(s), {len(links)} server(s)")

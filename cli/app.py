@@ -85,8 +85,11 @@ def _hint(registries: Registries):
 
 
 def load_settings(path: str | Path, registries: Registries | None = None):
-    registries = registries or default_registries()
-    document: ConfigDocument = load_layers(path)
+    return settings_from(load_layers(path), registries or default_registries())
+
+
+def settings_from(document: ConfigDocument, registries: Registries):
+    """Validated settings from an already read ConfigDocument (see load_settings)."""
     settings = validate(settings_model(registries), document, hint=_hint(registries))
     if settings.alerting is not None:
         from alerting.config import check_receivers, check_references

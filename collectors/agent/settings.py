@@ -109,11 +109,18 @@ def agent_settings_model(sources: Registry[ComponentSpec]) -> type[BaseModel]:
 
 def load_agent_settings(path: str | Path, sources: Registry[ComponentSpec]) -> Any:
     """Validated agent settings; errors name file, line and key (core.configfile)."""
-    from core.configfile import load_layers, validate
+    from core.configfile import load_layers
+
+    return agent_settings_from(load_layers(path), sources)
+
+
+def agent_settings_from(document, sources: Registry[ComponentSpec]) -> Any:
+    """Validated agent settings from an already read ConfigDocument."""
+    from core.configfile import validate
 
     def hint(error: dict) -> str | None:
         if error.get("type") != "union_tag_invalid":
             return None
         return sources.unknown_message(str(error.get("ctx", {}).get("tag", "")))
 
-    return validate(agent_settings_model(sources), load_layers(path), hint=hint)
+    return validate(agent_settings_model(sources), document, hint=hint)
