@@ -1,5 +1,11 @@
-"""`shouwang detect [--rules DIR] [--rule ID]... PATH...`: offline detection over log files;
-findings (ECS alert events) as NDJSON on stdout, a summary on stderr.
+"""`shouwang detect [--rules DIR] [--sigma DIR]... [--sigma-only] [--rule ID]... PATH...`:
+offline detection over log files; findings (ECS alert events) as NDJSON on stdout, a summary
+on stderr.
+
+Sigma rules (`--sigma DIR`, repeatable) are loaded exactly as the monitor loads
+`detection.sigma_dirs` (detectors.sigma.loader): active ones run beside the rules of
+`--rules`, or alone with `--sigma-only`; the summary counts active, inactive (no source for
+their logsource) and rejected rules, and `--rule` selects Sigma rules by their id too.
 
 Files are parsed like `shouwang parse` (auto format by default, `.gz` and `-` accepted) and
 merged by @timestamp, so a day of sshd lines and a day of nginx lines are examined in one
@@ -39,8 +45,13 @@ def add_parser(subparsers) -> None:
                     "found, 0 when nothing was, 2 on error.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="log file, .gz file, or -")
     add_rule_arguments(parser)
+    parser.add_argument("--sigma", action="append", default=[], metavar="DIR",
+                        help="also run the Sigma rules (*.yml, *.yaml) under DIR, as "
+                             "detection.sigma_dirs does in the monitor (repeatable)")
+    parser.add_argument("--sigma-only", action="store_true",
+                        help="run only the --sigma rules, not the rules of --rules")
     parser.add_argument("--rule", action="append", default=[], metavar="ID",
-                        help="run only this rule (repeatable)")
+                        help="run only this rule (repeatable; a Sigma rule by its id)")
     parser.add_argument("--format", default="auto", help="input format (default auto)")
     parser.add_argument("--log-format", default=None,
                         help="nginx log_format string for nginx/apache access logs")
@@ -111,12 +122,31 @@ def _capture_events(path: str, totals: Counter):
         yield event_epoch(event), event
 
 
+def _selected_rules(args) -> list:
+    """The rules of --rules (unless --sigma-only) and the active rules of --sigma; the Sigma
+    verdicts are counted on stderr."""
+    sigma_dirs = args.sigma
+    if args.sigma_only and not sigma_dirs:
+        raise InputError("--sigma-only needs at least one --sigma DIR")
+    loaded = [] if args.sigma_only else load_rules(args.rules, default_rule_types())
+    if sigma_dirs:
+        from detectors.sigma.loader import load_sigma_rules
+
+        missing = [path for path in sigma_dirs if not Path(path).exists()]
+        if missing:
+            raise InputError("no such Sigma rule directory: " + ", ".join(missing))
+        sigma = load_sigma_rules(sigma_dirs)
+        print(f"shouwang detect: {sigma.summary()}", file=sys.stderr)
+        loaded = loaded + sigma.active
+    return loaded
+
+
 def run(args) -> int:
     missing = [p for p in args.paths if p != "-" and not Path(p).is_file()]
     if missing:
         raise InputError("no such file: " + ", ".join(missing))
     new_parser = parser_factory(args)
-    loaded = load_rules(args.rules, default_rule_types())
+    loaded = _selected_rules(args)
     if args.rule:
         known = {item.rule.id for item in loaded}
         unknown = [rule_id for rule_id in args.rule if rule_id not in known]

@@ -36,8 +36,7 @@ class LiveRules:
             from detectors.sigma.loader import load_sigma_rules
 
             sigma = load_sigma_rules(self.settings.sigma_dirs)
-            log.info("sigma: %d rules active, %d inactive (no source for their logsource), "
-                     "%d rejected", len(sigma.active), len(sigma.inactive), len(sigma.rejected))
+            log.info("%s", sigma.summary())
             rules = rules + sigma.active
         return rules
 

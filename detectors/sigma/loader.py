@@ -76,6 +76,15 @@ class SigmaLoad:
     def inactive_reasons(self) -> Counter:
         return Counter(v.category for v in self.inactive)
 
+    def summary(self) -> str:
+        """One line for logs and `shouwang detect`: the three verdicts, counted."""
+        text = (f"sigma: {len(self.active)} rules active, {len(self.inactive)} inactive (no "
+                f"source for their logsource), {len(self.rejected)} rejected")
+        if self.rejected:
+            text += " (" + ", ".join(f"{reason}: {count}" for reason, count
+                                     in self.reasons().most_common()) + ")"
+        return text
+
 
 def sigma_files(paths: Iterable[str | Path]) -> list[Path]:
     """Rule files under `paths` (files or directories, recursively), sorted."""
