@@ -91,9 +91,49 @@ def load_settings(path: str | Path, registries: Registries | None = None):
 def settings_from(document: ConfigDocument, registries: Registries):
     """Validated settings from an already read ConfigDocument (see load_settings)."""
     settings = validate(settings_model(registries), document, hint=_hint(registries))
+    _check_sigma_scheduled(settings, document)
     if settings.alerting is not None:
         from alerting.config import check_receivers, check_references
 
         check_references(settings.alerting, document)
         check_receivers(settings.alerting, document)
     return settings, document, registries
+
+
+def _check_sigma_scheduled(settings, document: ConfigDocument) -> None:
+    """Scheduled Sigma queries run inside Elasticsearch, over the rules of sigma_dirs."""
+    scheduled = settings.detection.sigma_scheduled
+    if not scheduled.enabled:
+        return
+    from core.configfile import locate
+    from core.errors import ConfigError
+
+    problem = None
+    if settings.store.type != "elasticsearch":
+        problem = (f"needs store.type elasticsearch (the queries run inside the cluster), "
+                   f"not {settings.store.type}")
+    elif not settings.detection.sigma_dirs:
+        problem = "needs detection.sigma_dirs (the rules to run)"
+    if problem:
+        loc = ("detection", "sigma_scheduled", "enabled")
+        file, line = locate(document.node, loc)
+        raise ConfigError(problem, file=file or document.files[0], line=line,
+                          key=".".join(loc))
+
+
+def build_scheduled_sigma(settings, *, registry, data_dir: Path, deliver):
+    """The Sigma rules run as scheduled Elasticsearch queries (detectors/sigma/scheduled.py),
+    or None when detection or `detection.sigma_scheduled` is off. The cluster is the store's:
+    same hosts, credentials and TLS settings, and its data streams are what is searched."""
+    detection = settings.detection
+    if not (detection.enabled and detection.sigma_scheduled.enabled):
+        return None
+    from detectors.sigma.scheduled import ScheduledSigma
+    from storage.elasticsearch import build_client
+    from storage.es_requests import stream_pattern
+
+    store = settings.store
+    return ScheduledSigma(detection.sigma_scheduled, detection.sigma_dirs,
+                          client_factory=lambda: build_client(store),
+                          index=stream_pattern(store.namespace), deliver=deliver,
+                          registry=registry, state_path=data_dir / "sigma-scheduled.json")

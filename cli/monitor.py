@@ -89,6 +89,11 @@ class Monitor:
                 self.root_cause = RootCauseLocalizer(
                     load_topology(settings.detection.topology_file))
             self.pipeline.add_hook(self.engine.hook(self.deliver_findings))
+        from cli.app import build_scheduled_sigma
+
+        self.scheduled_sigma = build_scheduled_sigma(settings, registry=self.registry,
+                                                     data_dir=data_dir,
+                                                     deliver=self.deliver_findings)
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
         self.reload_requested = asyncio.Event()     # SIGHUP: reload the rule files
@@ -169,6 +174,9 @@ class Monitor:
             self._tasks.append(asyncio.create_task(
                 self.rules.watch(self.engine, self.reload_requested, detection.reload_poll_secs),
                 name="rules-reload"))
+        if self.scheduled_sigma is not None:
+            self._tasks.append(asyncio.create_task(self.scheduled_sigma.run_forever(),
+                                                   name="sigma-scheduled"))
         await self._wait_api_started()
 
     async def _wait_api_started(self) -> None:
@@ -206,6 +214,8 @@ class Monitor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(self._server_task, *self._tasks, return_exceptions=True)
+        if self.scheduled_sigma is not None:
+            await self.scheduled_sigma.close()
         if self.alerting is not None:
             await self.alerting.close()
         await self.store.close()

@@ -33,11 +33,16 @@ class LiveRules:
     def load(self) -> list:
         rules = load_rules(self.settings.rules_dir, default_rule_types())
         if self.settings.sigma_dirs:
-            from detectors.sigma.loader import load_sigma_rules
+            from detectors.sigma.loader import SIGMA_RULE_TYPE, load_sigma_rules
 
             sigma = load_sigma_rules(self.settings.sigma_dirs)
             log.info("%s", sigma.summary())
-            rules = rules + sigma.active
+            active = sigma.active
+            if self.settings.sigma_scheduled.enabled:
+                # single-event rules run as Elasticsearch queries (detectors/sigma/scheduled.py);
+                # running them here too would raise every alert twice
+                active = [item for item in active if item.kind is not SIGMA_RULE_TYPE]
+            rules = rules + active
         return rules
 
     def build_engine(self) -> Engine:

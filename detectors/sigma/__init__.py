@@ -15,4 +15,5 @@ Modules, one job each:
     correlation.py  event_count / value_count / temporal(_ordered) as keyed sliding windows
     loader.py       files -> SigmaLoad, a verdict and reason for every rule
     elastic.py      the same rules as Lucene / DSL / ES|QL / EQL (pySigma's ES backend)
+    scheduled.py    single-event rules run as scheduled Elasticsearch queries, hits -> findings
 """

@@ -18,9 +18,8 @@ backend downloads ATT&CK data for them at run time, which we never do.
 Dependency note: pysigma-backend-elasticsearch 2.1.1 (the newest) declares pySigma<2.0 but
 converts correctly with pySigma 2.0.1 (tests/detectors/test_sigma_elastic.py); it is therefore
 installed with `pip install --no-deps pysigma-backend-elasticsearch==2.1.1` and is optional:
-`convert_rules` raises `ElasticBackendMissing` without it. Scheduling (running each query
-every interval over a look-back, turning hits into findings, remembering the last run) is
-not here yet.
+`convert_rules` raises `ElasticBackendMissing` without it. Running the converted queries on a
+schedule and turning their hits into findings is scheduled.py.
 """
 from __future__ import annotations
 
