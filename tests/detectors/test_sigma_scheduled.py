@@ -4,6 +4,7 @@ it filters by time range and sorts like Elasticsearch, but a rule's Lucene query
 by a predicate given here; the real cluster test is test_sigma_scheduled_es.py)."""
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -276,7 +277,7 @@ async def test_monitor_runs_the_queries_and_stores_their_findings(tmp_path, es):
                                      "namespace": "prod"},
                           sigma_scheduled={"enabled": True, "interval_secs": 60})
     settings, document, registries = load_settings(config)
-    monitor = Monitor(settings, registries, out=open("/dev/null", "w"))
+    monitor = Monitor(settings, registries, out=io.StringIO())
     # the rule runs in the cluster only, not also in-process (no double alerts)
     assert RULE_ID not in {d.id for d in monitor.engine.detectors}
     assert [q.view.id for q in monitor.scheduled_sigma.plan.queries] == [RULE_ID]
