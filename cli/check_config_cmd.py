@@ -56,13 +56,19 @@ def _agent_secrets(settings):
         yield f"agent.servers.{number}.token", server.token
 
 
-def _key_verdict(problems, warnings: list[str]) -> int | None:
-    """Key errors end the check (exit 2, each named on stderr); key warnings join the rest."""
-    errors = [problem for problem in problems if problem.severity == "error"]
+def _health(data_dir: Path, named_secrets, key_problems) -> tuple[list[str], int | None]:
+    """Warnings (data directory, secrets, keys) and, when a key file cannot be used, the
+    exit code: key errors end the check, each named on stderr."""
+    warnings: list[str] = []
+    problem = _data_dir_writable(data_dir)
+    if problem:
+        warnings.append(problem)
+    warnings += _secret_problems(named_secrets)
+    errors = [problem for problem in key_problems if problem.severity == "error"]
     for problem in errors:
         print(f"shouwang check-config: error: {problem}", file=sys.stderr)
-    warnings += [str(problem) for problem in problems if problem.severity != "error"]
-    return EXIT_ERROR if errors else None
+    warnings += [str(problem) for problem in key_problems if problem.severity != "error"]
+    return warnings, EXIT_ERROR if errors else None
 
 
 def _finish(warnings: list[str]) -> int:
@@ -88,12 +94,8 @@ def _check_server(document, registries) -> int:
     from collectors.agent.keys import server_key_problems
 
     settings, document, registries = settings_from(document, registries)
-    warnings: list[str] = []
-    problem = _data_dir_writable(Path(settings.node.data_dir))
-    if problem:
-        warnings.append(problem)
-    warnings += _secret_problems(_api_secrets(settings))
-    failed = _key_verdict(server_key_problems(settings.agents, document), warnings)
+    warnings, failed = _health(Path(settings.node.data_dir), _api_secrets(settings),
+                               server_key_problems(settings.agents, document))
     if failed is not None:
         return failed
     # Building is the real check: it is what `run` does before it starts anything.
@@ -118,12 +120,8 @@ def _check_agent(document, registries) -> int:
     from prometheus_client import CollectorRegistry
 
     settings = agent_settings_from(document, registries.sources)
-    warnings: list[str] = []
-    problem = _data_dir_writable(Path(settings.node.data_dir))
-    if problem:
-        warnings.append(problem)
-    warnings += _secret_problems(_agent_secrets(settings))
-    failed = _key_verdict(agent_key_problems(settings.agent, document), warnings)
+    warnings, failed = _health(Path(settings.node.data_dir), _agent_secrets(settings),
+                               agent_key_problems(settings.agent, document))
     if failed is not None:
         return failed
     registry = CollectorRegistry()

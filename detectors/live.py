@@ -22,6 +22,21 @@ log = logging.getLogger(__name__)
 RULE_SUFFIXES = (".yaml", ".yml")
 
 
+def rule_files_signature(directories) -> tuple:
+    """(path, mtime, size) of every rule file under `directories`: a change in any means
+    reload (also used by detectors/sigma/scheduled.py)."""
+    found = []
+    for directory in directories:
+        for path in sorted(Path(directory).rglob("*")):
+            if path.suffix in RULE_SUFFIXES:
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                found.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
 class LiveRules:
     def __init__(self, settings: DetectionSettings, registry: CollectorRegistry):
         self.settings = settings
@@ -51,17 +66,7 @@ class LiveRules:
                             hold_secs=self.settings.hold_secs)
 
     def signature(self) -> tuple:
-        """(path, mtime, size) of every rule file: a change in any means reload."""
-        found = []
-        for directory in (self.settings.rules_dir, *self.settings.sigma_dirs):
-            for path in sorted(Path(directory).rglob("*")):
-                if path.suffix in RULE_SUFFIXES:
-                    try:
-                        stat = path.stat()
-                    except OSError:
-                        continue
-                    found.append((str(path), stat.st_mtime_ns, stat.st_size))
-        return tuple(found)
+        return rule_files_signature((self.settings.rules_dir, *self.settings.sigma_dirs))
 
     def reload(self, engine: Engine) -> dict | None:
         try:

@@ -70,27 +70,17 @@ class SchedulePlan:
     signature: tuple = ()
 
 
-def _signature(files: list[Path]) -> tuple:
-    found = []
-    for path in files:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        found.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(found)
-
-
 def plan_queries(sigma_dirs: Iterable[str | Path], *, index: str) -> SchedulePlan:
     """The scheduled query of every active single-event rule under `sigma_dirs`."""
     from detectors.sigma.elastic import convert_rules
-    from detectors.sigma.loader import SIGMA_RULE_TYPE, load_sigma_rules, sigma_files
+    from detectors.live import rule_files_signature
+    from detectors.sigma.loader import SIGMA_RULE_TYPE, load_sigma_rules
 
     sigma_dirs = list(sigma_dirs)
     loaded = load_sigma_rules(sigma_dirs)
     singles = {item.rule.id: item.rule for item in loaded.active
                if item.kind is SIGMA_RULE_TYPE}
-    plan = SchedulePlan(signature=_signature(sigma_files(sigma_dirs)))
+    plan = SchedulePlan(signature=rule_files_signature(sigma_dirs))
     for item in loaded.active:
         if item.kind is not SIGMA_RULE_TYPE:
             plan.skipped.append((item.rule.name, "correlation: runs in-process"))
@@ -232,15 +222,18 @@ class ScheduledSigma:
         return plan
 
     def _replan_if_changed(self) -> None:
-        from detectors.sigma.loader import sigma_files
+        from detectors.live import rule_files_signature
 
-        if _signature(sigma_files(self.sigma_dirs)) == self.plan.signature:
+        signature = rule_files_signature(self.sigma_dirs)
+        if signature == self.plan.signature:
             return
         try:
             self.plan = self._plan()
         except Exception:
-            # a rule file being written, or broken: keep running the previous plan
+            # a rule file being written, or broken: keep running the previous plan, and say
+            # so once (the next change of the files tries again)
             log.exception("sigma scheduled: rules not re-planned, the previous ones keep running")
+            self.plan.signature = signature
 
     # -- state ------------------------------------------------------------------------------
     def _load_state(self) -> None:

@@ -291,3 +291,16 @@ async def test_monitor_runs_the_queries_and_stores_their_findings(tmp_path, es):
     assert [d["event.id"] for d in stored] == [findings[0]["event.id"]]
     await monitor.scheduled_sigma.close()
     await monitor.store.close()
+
+
+async def test_a_changed_rule_directory_is_planned_again(scheduler, es, tmp_path):
+    scheduled = scheduler()
+    assert len(scheduled.plan.queries) == 1
+    (tmp_path / "sigma" / "shadow.yml").write_text(rule_text(
+        "selection: {cs-uri-query|contains: '/etc/shadow'}\ncondition: selection"))
+    await scheduled.run_once()
+    assert len(scheduled.plan.queries) == 2
+    (tmp_path / "sigma" / "shadow.yml").write_text("title: [broken")
+    await scheduled.run_once()                 # a broken file keeps the running plan
+    assert len(scheduled.plan.queries) == 2
+    await scheduled.close()
