@@ -166,8 +166,7 @@ class AnomalyDetector(FaultDetector):
 
     def _report(self, key, series: _Series, end: float, value: float, middle: float,
                 mad: float, score: float, slot: int) -> dict:
-        self._quiet.get(key, lambda: [float("-inf"), 0])[:] = [
-            end + self.window_secs, SEVERITY_SCORE[self.rule.severity]]
+        self._quiet.put(key, (end + self.window_secs, SEVERITY_SCORE[self.rule.severity]))
         self._findings.inc()
         per_minute = 60.0 / self.bucket
         extra = {"shouwang.anomaly.value": value, "shouwang.anomaly.median": middle,

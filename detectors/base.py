@@ -68,14 +68,14 @@ class WindowDetector:
 
     def quiet(self, key: tuple, ts: float) -> bool:
         """True (and counted) while `key` is inside the window after its last finding."""
-        until = self._quiet.get(key, lambda: [float("-inf")])
-        if ts < until[0]:
+        until = self._quiet.fetch(key)
+        if until is not None and ts < until:
             self._suppressed.inc()
             return True
         return False
 
     def fire(self, key: tuple, ts: float, evidence: Evidence, extra: dict | None = None) -> dict:
-        self._quiet.get(key, lambda: [float("-inf")])[0] = ts + self.window_secs
+        self._quiet.put(key, ts + self.window_secs)
         self._findings.inc()
         return build_finding(self.rule, self.key_fields, key, evidence, created=self._created(),
                              extra=extra)

@@ -2,12 +2,12 @@
 `window_secs` (password spraying: many user names from one address; path enumeration: many
 different 404 paths from one address).
 
-State per key is an insertion-ordered map value -> last time seen, bounded to `threshold`
-values (older values cannot matter once that many newer ones are inside the window).
+State per key is two tuples in the order values were last seen: the values, and the (time,
+event id) each was last seen at; bounded to `threshold` values (older values cannot matter once
+that many newer ones are inside the window).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Literal
 
 from pydantic import Field
@@ -17,17 +17,13 @@ from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
 
 
+NOTHING_SEEN = ((), ())
+
+
 class DistinctRule(RuleBase):
     type: Literal["distinct"]
     field: str = Field(description="the field whose distinct values are counted")
     threshold: int = Field(ge=2, le=10_000, description="distinct values per key and window")
-
-
-class _Seen:
-    __slots__ = ("values", "ids")
-
-    def __init__(self):
-        self.values: OrderedDict = OrderedDict()  # value -> (last time, event id)
 
 
 class DistinctDetector(WindowDetector):
@@ -46,19 +42,23 @@ class DistinctDetector(WindowDetector):
         return chosen[0], value
 
     def observe(self, event: dict, ts: float, key: tuple, value) -> dict | None:
-        seen = self.state.get(key, _Seen).values
-        seen.pop(value, None)
-        seen[value] = (ts, event.get("event.id"))
+        values, stamps = self.state.fetch(key) or NOTHING_SEEN
+        if value in values:
+            at = values.index(value)
+            values, stamps = values[:at] + values[at + 1:], stamps[:at] + stamps[at + 1:]
+        values += (value,)
+        stamps += ((ts, event.get("event.id")),)
         horizon = ts - self.window_secs
-        while seen:
-            oldest = next(iter(seen.values()))
-            if oldest[0] > horizon and len(seen) <= self.threshold:
-                break
-            seen.popitem(last=False)
-        if len(seen) < self.threshold or self.quiet(key, ts):
+        size = len(values)
+        start = 0
+        while start < size and (stamps[start][0] <= horizon or size - start > self.threshold):
+            start += 1
+        if start:
+            values, stamps = values[start:], stamps[start:]
+        if len(values) < self.threshold or self.quiet(key, ts):
+            self.state.put(key, (values, stamps))
             return None
-        values = list(seen)
-        stamps = list(seen.values())
+        self.state.put(key, NOTHING_SEEN)
         evidence = Evidence(len(values), stamps[0][0], ts, [i for _, i in stamps], event,
                             values)
         extra = {"shouwang.evidence.distinct_field": self.field,
@@ -67,7 +67,6 @@ class DistinctDetector(WindowDetector):
             extra["related.user"] = [str(v) for v in values]
         elif self.field == "source.ip":
             extra["related.ip"] = [str(v) for v in values]
-        seen.clear()
         return self.fire(key, ts, evidence, extra)
 
 

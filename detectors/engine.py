@@ -20,8 +20,12 @@ Guarantees:
   arrive out of order but within the lateness are then shown to rules on arrival (counted in
   their windows, slightly out of order) instead of being reordered.
 - Bounded memory: window state per rule is an LRU of `max_keys` keys; the reorder buffer holds at
-  most `max_pending_events` (beyond that the oldest are released early, which only costs exact
-  ordering of stragglers).
+  most `max_pending_events` matched events (beyond that the oldest are released early, which
+  only costs exact ordering of stragglers).
+- Buffering: a matched event waits once, with what every rule selected from it, not once per
+  rule. Events arriving in time order (nearly all) wait in a FIFO; only those older than the
+  newest seen go through a heap, and the two are merged on release. Within one event, rules
+  observe in rule order.
 - A clock (live use) caps event times at wall time + `max_future_secs`: one forged syslog line
   dated 2099 must not push the watermark ahead and blind every rule (all later events "late").
   `advance(now)` lets a quiet stream's buffered events out after about twice the lateness.
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from itertools import count
 from typing import Callable, Iterable
 
@@ -71,7 +76,10 @@ class Engine:
         self.max_future_secs = max_future_secs
         self._created: Callable[[], str] = lambda: format_ts(time.time())
         self._index(self.detectors)
-        self._pending: list = []   # heap of (time, arrival, detector position, event, key, info)
+        # Entries (time, arrival, event, [detector, (key, info), detector, (key, info), ...]):
+        # in time order in the FIFO, out of order in the heap; arrival numbers break ties.
+        self._in_order: deque = deque()
+        self._reordered: list = []
         self._arrival = count()
         self.newest = float("-inf")
 
@@ -112,13 +120,10 @@ class Engine:
                 kept += 1
             else:
                 detectors.append(item.kind.detector(item.rule, self.metrics, self._created))
-        new_position = {id(d): position for position, d in enumerate(detectors)}
-        moved = {position: new_position[id(d)] for position, d in enumerate(self.detectors)
-                 if id(d) in new_position}
-        self._pending = [(ts, arrival, moved[position], event, key, info)
-                         for ts, arrival, position, event, key, info in self._pending
-                         if position in moved]
-        heapq.heapify(self._pending)
+        kept_detectors = set(detectors)
+        self._in_order = deque(_kept(self._in_order, kept_detectors))
+        self._reordered = list(_kept(self._reordered, kept_detectors))
+        heapq.heapify(self._reordered)
         removed = len(set(current) - {detector.id for detector in detectors})
         self._index(detectors)
         return {"kept": kept, "started": len(detectors) - kept, "removed": removed}
@@ -160,45 +165,56 @@ class Engine:
 
     def process(self, events: Iterable[dict]) -> list[dict]:
         """Examine a batch; return the findings whose events the watermark has passed."""
-        pending = self._pending
-        order = self._order
+        in_order, reordered, arrival = self._in_order, self._reordered, self._arrival
+        candidates = self.candidates
         latest = self.clock() + self.max_future_secs if self.clock else float("inf")
         last_stamp, last_ts = None, 0.0
         kinds = self._kinds
+        newest = self.newest
+        oldest_allowed = newest - self.allowed_lateness_secs
+        late = 0
         # Matches are counted here and added to the metric once per batch: a Prometheus
         # counter takes a lock per inc(), which cost more than some rules themselves.
         matched: dict = {}
         for event in events:
             if event.get("event.kind", "event") not in kinds:
                 continue
-            detectors = self.candidates(event)
-            if not detectors:
-                continue
-            ts = None
-            for detector in detectors:
+            selected = None
+            for detector in candidates(event):
                 chosen = detector.select(event)
-                if chosen is None:
-                    continue
-                matched[detector] = matched.get(detector, 0) + 1
-                if ts is None:
-                    stamp = event.get("@timestamp")
-                    if stamp is not None and stamp == last_stamp:
-                        ts = last_ts  # events of one second share a stamp: parse it once
+                if chosen is not None:
+                    if selected is None:
+                        selected = [detector, chosen]
                     else:
-                        ts = last_ts = event_epoch(event)
-                        last_stamp = stamp
-                    if ts > latest:
-                        ts = latest
-                    if ts > self.newest:
-                        self.newest = ts
-                    elif ts < self.newest - self.allowed_lateness_secs:
-                        self.metrics.late.inc()
-                        break
-                heapq.heappush(pending, (ts, next(self._arrival), order[id(detector)], event,
-                                         chosen[0], chosen[1]))
+                        selected.append(detector)
+                        selected.append(chosen)
+            if selected is None:
+                continue
+            stamp = event.get("@timestamp")
+            if stamp is not None and stamp == last_stamp:
+                ts = last_ts  # events of one second share a stamp: parse it once
+            else:
+                ts = last_ts = event_epoch(event)
+                last_stamp = stamp
+            if ts > latest:
+                ts = latest
+            if ts >= newest:
+                newest = ts
+                oldest_allowed = newest - self.allowed_lateness_secs
+                in_order.append((ts, next(arrival), event, selected))
+            elif ts < oldest_allowed:
+                late += 1
+                continue
+            else:
+                heapq.heappush(reordered, (ts, next(arrival), event, selected))
+            for detector in selected[::2]:
+                matched[detector] = matched.get(detector, 0) + 1
+        self.newest = newest
+        if late:
+            self.metrics.late.inc(late)
         for detector, number in matched.items():
             detector.matched.inc(number)
-        return self._release(self.newest - self.hold_secs)
+        return self._release(newest - self.hold_secs)
 
     def advance(self, now: float) -> list[dict]:
         """Let wall-clock time move the watermark when a stream goes quiet (live use)."""
@@ -216,16 +232,26 @@ class Engine:
         return self._release(float("inf"))
 
     def _release(self, watermark: float) -> list[dict]:
-        pending = self._pending
+        in_order, reordered = self._in_order, self._reordered
         findings = []
-        detectors = self.detectors
-        overflow = len(pending) - self.max_pending_events
-        while pending and (pending[0][0] <= watermark or overflow > 0):
-            ts, _, position, event, key, info = heapq.heappop(pending)
+        overflow = len(in_order) + len(reordered) - self.max_pending_events
+        while True:
+            if reordered and (not in_order or reordered[0] < in_order[0]):
+                if reordered[0][0] > watermark and overflow <= 0:
+                    break
+                ts, _, event, selected = heapq.heappop(reordered)
+            elif in_order:
+                if in_order[0][0] > watermark and overflow <= 0:
+                    break
+                ts, _, event, selected = in_order.popleft()
+            else:
+                break
             overflow -= 1
-            finding = detectors[position].observe(event, ts, key, info)
-            if finding is not None:
-                findings.append(finding)
+            pairs = iter(selected)
+            for detector, (key, info) in zip(pairs, pairs):
+                finding = detector.observe(event, ts, key, info)
+                if finding is not None:
+                    findings.append(finding)
         if self._tickers:
             # at flush (watermark +inf) time stands at the newest event seen, not beyond
             now = self.newest if watermark == float("inf") else watermark
@@ -234,7 +260,7 @@ class Engine:
                     findings += detector.tick(now)
         for state in self._states:
             state.report_evictions()
-        self.metrics.pending.set(len(pending))
+        self.metrics.pending.set(len(in_order) + len(reordered))
         return findings
 
     def hook(self, deliver: Callable[[list[dict]], object],
@@ -252,3 +278,12 @@ class Engine:
                     await result
         detect.__name__ = "detectors"
         return detect
+
+
+def _kept(entries: Iterable[tuple], detectors: set) -> Iterable[tuple]:
+    """Buffered entries with only the selections of `detectors`; entries left empty go."""
+    for ts, arrival, event, selected in entries:
+        pairs = iter(selected)
+        kept = [item for pair in zip(pairs, pairs) if pair[0] in detectors for item in pair]
+        if kept:
+            yield ts, arrival, event, kept

@@ -18,7 +18,8 @@ Value: each event counts 1, or the number in `value_field` (network.packets of a
 flow's packets are spread over its duration (`event.duration`, ns): a flow lasting longer than
 one window adds its average per window, so a 30-minute download is not a one-window burst.
 
-Memory per key: a list of `baseline_windows` numbers; keys are bounded by `max_keys` (LRU).
+Memory per key: a tuple of `baseline_windows` numbers and the current window's few fields;
+keys are bounded by `max_keys` (LRU).
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from pydantic import Field
 from detectors.base import WindowDetector
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
-from detectors.state import push_bounded
 
 NS_PER_SEC = 1e9
 
@@ -49,15 +49,10 @@ class RateSpikeRule(RuleBase):
                                  "a finding")
 
 
-class _Rate:
-    __slots__ = ("window", "total", "history", "first", "ids")
-
-    def __init__(self):
-        self.window = None            # index of the current window (ts // window_secs)
-        self.total = 0.0
-        self.history: list = []       # totals of the last baseline_windows windows
-        self.first = 0.0
-        self.ids: list = []
+# State per key: (index of the current window (ts // window_secs), its total, the totals of the
+# last baseline_windows windows, the time of its first event, up to 5 of its event ids, the
+# median of the history: the baseline, which changes only when a window closes)
+NO_RATE = (None, 0.0, (), 0.0, (), 0.0)
 
 
 class RateSpikeDetector(WindowDetector):
@@ -90,31 +85,30 @@ class RateSpikeDetector(WindowDetector):
         return (chosen[0], value) if value > 0 else None
 
     def observe(self, event: dict, ts: float, key: tuple, value: float) -> dict | None:
-        rate = self.state.get(key, _Rate)
+        window, total, history, first, ids, baseline = self.state.fetch(key) or NO_RATE
         index = int(ts // self.window_secs)
-        if rate.window is None:
-            rate.window = index
-            rate.first = ts
-        elif index > rate.window:
-            push_bounded(rate.history, rate.total, self.baseline_windows)
+        if window is None:
+            window, first = index, ts
+        elif index > window:
             # windows without any event are part of the baseline too (as zeros)
-            for _ in range(min(index - rate.window - 1, self.baseline_windows)):
-                push_bounded(rate.history, 0.0, self.baseline_windows)
-            rate.window, rate.total, rate.first, rate.ids = index, 0.0, ts, []
-        rate.total += value
-        if len(rate.ids) < 5:
-            rate.ids.append(event.get("event.id"))
-        baseline = median(rate.history) if rate.history else 0.0
+            empty = min(index - window - 1, self.baseline_windows)
+            history = (history + (total,) + (0.0,) * empty)[-self.baseline_windows:]
+            baseline = median(history)
+            window, total, first, ids = index, 0.0, ts, ()
+        total += value
+        if len(ids) < 5:
+            ids += (event.get("event.id"),)
+        self.state.put(key, (window, total, history, first, ids, baseline))
         needed = max(self.min_rate, self.factor * baseline)
-        if rate.total < needed or self.quiet(key, ts):
+        if total < needed or self.quiet(key, ts):
             return None
-        evidence = Evidence(round(rate.total), rate.first, ts, rate.ids, event)
-        extra = {"shouwang.rate.current": round(rate.total, 1),
+        evidence = Evidence(round(total), first, ts, ids, event)
+        extra = {"shouwang.rate.current": round(total, 1),
                  "shouwang.rate.baseline": round(baseline, 1),
                  "shouwang.rate.threshold": round(needed, 1),
                  "baseline": round(baseline, 1)}
         finding = self.fire(key, ts, evidence, extra)
-        self._quiet.get(key, lambda: [float("-inf")])[0] = ts + self.renotify_secs
+        self._quiet.put(key, ts + self.renotify_secs)
         return finding
 
 

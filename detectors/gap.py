@@ -13,7 +13,6 @@ Memory per key: `min_events_before` times.
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Literal
 
 from pydantic import Field
@@ -38,7 +37,7 @@ class EventGapDetector(WindowDetector):
         self.min_events_before = rule.min_events_before
 
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
-        recent = self.state.get(key, lambda: deque(maxlen=self.min_events_before))
+        recent = self.state.fetch(key) or ()
         finding = None
         if recent and ts - recent[-1] >= self.gap_secs:
             last = recent[-1]
@@ -51,8 +50,8 @@ class EventGapDetector(WindowDetector):
                          "shouwang.gap.secs": round(ts - last, 3), "gap_minutes": minutes,
                          "gap_start": format_ts(last)}
                 finding = self.fire(key, ts, evidence, extra)
-            recent.clear()
-        recent.append(ts)
+            recent = ()
+        self.state.put(key, (recent + (ts,))[-self.min_events_before:])
         return finding
 
 

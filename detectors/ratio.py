@@ -12,8 +12,9 @@ A share needs a denominator, which a plain count lacks: a scanner that also fetc
 keeps a high 404 share; a busy user with a few dead links does not. `min_distinct` keeps one
 client polling one missing URL from looking like enumeration.
 
-State per key: the newest `max_events` (time, hit, value) entries inside the window, so memory
-is bounded by the rule; beyond that many events per window, the share is over the newest ones.
+State per key: a tuple of the newest `max_events` (time, hit, value, event id) entries inside
+the window, so memory is bounded by the rule; beyond that many events per window, the share is
+over the newest ones.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from detectors.base import WindowDetector
 from detectors.conditions import FieldTest, compile_conditions
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
-from detectors.state import drop_through, push_bounded
+from detectors.state import slide
 
 
 class RatioRule(RuleBase):
@@ -62,11 +63,10 @@ class RatioDetector(WindowDetector):
         return chosen[0], (self.is_hit(event), value)
 
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
-        entries = self.state.get(key, list)
         hit, value = info
-        push_bounded(entries, (ts, hit, value, event.get("event.id")), self.max_events)
-        horizon = ts - self.window_secs
-        drop_through(entries, horizon)
+        entries = slide(self.state.fetch(key) or (), (ts, hit, value, event.get("event.id")),
+                        self.max_events, ts - self.window_secs)
+        self.state.put(key, entries)
         total = len(entries)
         if total < self.min_events:
             return None
@@ -78,6 +78,7 @@ class RatioDetector(WindowDetector):
             return None
         if self.quiet(key, ts):
             return None
+        self.state.put(key, ())
         ratio = hits / total
         evidence = Evidence(total, entries[0][0], ts,
                             [entry[3] for entry in entries if entry[1]], event)
@@ -88,7 +89,6 @@ class RatioDetector(WindowDetector):
             extra["shouwang.evidence.distinct_field"] = self.distinct_field
             extra["shouwang.evidence.distinct_values"] = [str(v) for v in values[:20]]
             extra["distinct"] = len(values)
-        entries.clear()
         return self.fire(key, ts, evidence, extra)
 
 

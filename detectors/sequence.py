@@ -21,7 +21,7 @@ from detectors.conditions import FieldTest, compile_conditions
 from core.settings import StrictModel
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
-from detectors.state import drop_through, push_bounded
+from detectors.state import drop_through, slide
 
 
 class Step(StrictModel):
@@ -35,14 +35,9 @@ class SequenceRule(RuleBase):
     steps: list[Step] = Field(min_length=2, max_length=8)
 
 
-class _Progress:
-    __slots__ = ("first", "done", "count", "ids")
-
-    def __init__(self):
-        self.first: list = []  # (time, event id) of step 0, at most the first step's count
-        self.done = 0          # steps completed
-        self.count = 0         # events of the current (later) step
-        self.ids: list = []    # event ids of later steps
+# State per key: (first, done, count, ids): the (time, event id) pairs of step 0 (at most its
+# min_count), the steps completed, the events of the current later step and their event ids.
+NO_PROGRESS = ((), 0, 0, ())
 
 
 class SequenceDetector(WindowDetector):
@@ -60,37 +55,32 @@ class SequenceDetector(WindowDetector):
             return None
         return chosen[0], matched
 
-    def _rearm(self, progress: _Progress, ts: float) -> None:
-        horizon = ts - self.window_secs
-        drop_through(progress.first, horizon)
-        progress.done = 1 if len(progress.first) >= self.min_counts[0] else 0
-        progress.count = 0
-        progress.ids = []
+    def _rearm(self, first: tuple, ts: float) -> tuple:
+        """The state after step 0's events changed: armed again when enough are in the window."""
+        first = drop_through(first, ts - self.window_secs)
+        return first, 1 if len(first) >= self.min_counts[0] else 0, 0, ()
 
     def observe(self, event: dict, ts: float, key: tuple, matched: tuple) -> dict | None:
-        progress = self.state.get(key, _Progress)
-        if progress.done and ts - progress.first[0][0] > self.window_secs:
-            self._rearm(progress, ts)
-        step = progress.done
-        if step and step in matched:
-            progress.count += 1
-            progress.ids.append(event.get("event.id"))
-            if progress.count >= self.min_counts[step]:
-                progress.done += 1
-                progress.count = 0
-            if progress.done == len(self.steps):
-                return self._complete(progress, event, ts, key)
+        first, done, count, ids = self.state.fetch(key) or NO_PROGRESS
+        if done and ts - first[0][0] > self.window_secs:
+            first, done, count, ids = self._rearm(first, ts)
+        if done and done in matched:
+            count += 1
+            ids += (event.get("event.id"),)
+            if count >= self.min_counts[done]:
+                done += 1
+                count = 0
+            if done == len(self.steps):
+                self.state.put(key, NO_PROGRESS)
+                return self._complete(first, event, ts, key)
         elif 0 in matched:
-            push_bounded(progress.first, (ts, event.get("event.id")), self.min_counts[0])
-            if progress.done <= 1:
-                self._rearm(progress, ts)
+            first = slide(first, (ts, event.get("event.id")), self.min_counts[0])
+            if done <= 1:
+                first, done, count, ids = self._rearm(first, ts)
+        self.state.put(key, (first, done, count, ids))
         return None
 
-    def _complete(self, progress: _Progress, event: dict, ts: float, key: tuple):
-        first = list(progress.first)
-        progress.first.clear()
-        progress.done = 0
-        progress.ids = []
+    def _complete(self, first: tuple, event: dict, ts: float, key: tuple):
         if self.quiet(key, ts):
             return None
         ids = [i for _, i in first][:3] + [event.get("event.id")]

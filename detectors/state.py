@@ -5,6 +5,13 @@ new key beyond the bound evicts the least recently seen one. Every eviction is c
 (shouwang_detector_evicted_keys_total{rule}), because an evicted key forgets its partial count:
 an attacker who sprays from more addresses than the bound may stay under a threshold, and ops
 must be able to see that happening.
+
+Per-key window state of the rules that see many keys (an address per key) is immutable tuples
+of numbers and strings, replaced on each update (`fetch`, `put`, `slide`), not lists or objects
+changed in place. CPython stops tracking such tuples in the garbage collector at its next young
+collection; lists and objects stay tracked for life, and 100k keys per rule in several rules
+made every full collection walk millions of them (a third of the engine's time went to it).
+Rules with few keys (fault series, Sigma correlations) keep mutable state (`get`).
 """
 from __future__ import annotations
 
@@ -38,24 +45,22 @@ class DetectorMetrics:
                              "Matched events waiting for the watermark", registry=registry)
 
 
-def push_bounded(items: list, item, maxlen: int) -> None:
-    """Append, dropping the oldest beyond `maxlen`. Per-key state uses small lists with this
-    rather than deque(maxlen=...): an empty deque costs 760 bytes, a short list 64, and a
-    rule can hold 100k keys."""
-    items.append(item)
-    if len(items) > maxlen:
-        del items[0]
+def drop_through(entries: tuple, horizon: float) -> tuple:
+    """`entries` without the leading (time, ...) entries at or before `horizon`."""
+    start, size = 0, len(entries)
+    while start < size and entries[start][0] <= horizon:
+        start += 1
+    return entries[start:] if start else entries
 
 
-def drop_through(items: list, horizon: float) -> None:
-    """Drop the leading (time, ...) entries at or before `horizon`."""
-    count = 0
-    for entry in items:
-        if entry[0] > horizon:
-            break
-        count += 1
-    if count:
-        del items[:count]
+def slide(entries: tuple, entry: tuple, maxlen: int, horizon: float = float("-inf")) -> tuple:
+    """`entries` with `entry` appended, at most the newest `maxlen`, and without the leading
+    (time, ...) entries at or before `horizon`."""
+    if len(entries) >= maxlen:
+        entries = entries[len(entries) - maxlen + 1:] + (entry,)
+    else:
+        entries += (entry,)
+    return drop_through(entries, horizon)
 
 
 class KeyedState(Generic[S]):
@@ -84,6 +89,24 @@ class KeyedState(Generic[S]):
                 self.report_evictions()
         state = items[key] = factory()
         return state
+
+    def fetch(self, key: Hashable):
+        """The immutable state of `key` (now the most recent), or None."""
+        items = self._items
+        state = items.get(key)
+        if state is not None:
+            items.move_to_end(key)
+        return state
+
+    def put(self, key: Hashable, state) -> None:
+        """Store the new immutable state of `key` (fetched just before, or new)."""
+        items = self._items
+        if len(items) >= self.max_keys and key not in items:
+            items.popitem(last=False)
+            self._evictions += 1
+            if self._evictions >= EVICTIONS_PER_REPORT:
+                self.report_evictions()
+        items[key] = state
 
     def report_evictions(self) -> None:
         """Hand the evictions counted so far to `on_evict(count)`."""

@@ -1,6 +1,6 @@
 """`threshold` rules: at least `threshold` matching events per key within `window_secs`.
 
-State per key is a list of at most `threshold` (time, event id) pairs: only the newest
+State per key is a tuple of at most `threshold` (time, event id) pairs: only the newest
 `threshold` events can decide a crossing, so memory per key is bounded by the rule itself.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pydantic import Field
 from detectors.base import WindowDetector
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
-from detectors.state import drop_through, push_bounded
+from detectors.state import slide
 
 
 class ThresholdRule(RuleBase):
@@ -26,13 +26,13 @@ class ThresholdDetector(WindowDetector):
         self.threshold = rule.threshold
 
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
-        window = self.state.get(key, list)
-        push_bounded(window, (ts, event.get("event.id")), self.threshold)
-        drop_through(window, ts - self.window_secs)
+        window = slide(self.state.fetch(key) or (), (ts, event.get("event.id")),
+                       self.threshold, ts - self.window_secs)
         if len(window) < self.threshold or self.quiet(key, ts):
+            self.state.put(key, window)
             return None
+        self.state.put(key, ())
         evidence = Evidence(len(window), window[0][0], ts, [i for _, i in window], event)
-        window.clear()
         return self.fire(key, ts, evidence)
 
 

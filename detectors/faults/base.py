@@ -144,8 +144,9 @@ class FaultDetector(WindowDetector):
 
     def quiet(self, key: tuple, ts: float, severity: str | None = None) -> bool:
         """True (counted) inside the quiet period of a key, unless `severity` escalates."""
-        until = self._quiet.get(key, lambda: [float("-inf"), 0])
-        if ts < until[0] and SEVERITY_SCORE[severity or self.rule.severity] <= until[1]:
+        until = self._quiet.fetch(key)
+        if until is not None and ts < until[0] and \
+                SEVERITY_SCORE[severity or self.rule.severity] <= until[1]:
             self._suppressed.inc()
             return True
         return False
@@ -153,8 +154,7 @@ class FaultDetector(WindowDetector):
     def fire(self, key: tuple, ts: float, evidence: Evidence, extra: dict | None = None,
              severity: str | None = None) -> dict:
         level = severity or self.rule.severity
-        self._quiet.get(key, lambda: [float("-inf"), 0])[:] = [ts + self.window_secs,
-                                                                SEVERITY_SCORE[level]]
+        self._quiet.put(key, (ts + self.window_secs, SEVERITY_SCORE[level]))
         self._findings.inc()
         finding = build_finding(self.rule, self.fields_of(evidence.last_event), key, evidence,
                                 created=self._created(), extra=extra)
@@ -185,7 +185,7 @@ class FaultDetector(WindowDetector):
         if fired is None:
             return None
         finding, level = fired
-        self._quiet.get(key, lambda: [float("-inf"), 0])[:] = [float("-inf"), 0]
+        self._quiet.drop(key)
         recovered = {name: value for name, value in finding.items()
                      if not name.startswith(("shouwang.evidence.", "shouwang.fault.last"))}
         recovered.update({
