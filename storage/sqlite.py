@@ -36,10 +36,11 @@ from core.settings import StrictModel
 from storage.base import Query, SearchResult
 from storage.cursor import decode_cursor, encode_cursor
 from storage.spool import SpoolSettings, wrap_in_spool
-from storage.sqlite_partition import (FTS_FILL_SQL, INSERT_SQL, LAST_ID_SQL, check_header, corrupt_error, list_partitions,
+from storage.sqlite_partition import (FTS_FILL_SQL, INSERT_SQL, LAST_ID_SQL, SCHEMA_VERSION,
+                                      check_header, corrupt_error, list_partitions,
                                       open_reader, open_writer, partition_path,
-                                      remove_partition)
-from storage.sqlite_query import (check_limit, count_sql, fts_expression, search_sql,
+                                      remove_partition, schema_version)
+from storage.sqlite_query import (check_limit, count_sql, fts_expression, search_statement,
                                   where_clause)
 from storage.sqlite_rows import US_PER_DAY, US_PER_SEC, TimestampParser, build_rows
 
@@ -105,6 +106,8 @@ class SqliteStore:
         partitions = list_partitions(self.directory)
         for path in partitions.values():
             check_header(path)
+            if schema_version(path) < SCHEMA_VERSION:
+                open_writer(path, self.synchronous, self.cache_mib).close()   # upgrades it
         if partitions:
             self._writer_conn(max(partitions))   # opens (and checks) the newest day now
 
@@ -250,12 +253,12 @@ class SqliteStore:
             cursor_key = decode_cursor(BACKEND, query.cursor)
             if len(cursor_key) != 2 or not all(type(part) is int for part in cursor_key):
                 raise InputError("invalid cursor: pass back the next_cursor of a previous page")
-        where, params = where_clause(query, fts_expression(query.text), cursor_key)
-        sql = search_sql(where)
+        match = fts_expression(query.text)
         wanted = query.limit + 1          # one more than asked says whether a next page exists
         rows: list = []
         for _, path in self._days(query, cursor_key[0] if cursor_key else None):
-            rows.extend(self._execute(path, sql, [*params, wanted - len(rows)], query))
+            sql, params = search_statement(query, match, cursor_key, wanted - len(rows))
+            rows.extend(self._execute(path, sql, params, query))
             if len(rows) >= wanted:
                 break
         loads = orjson.loads

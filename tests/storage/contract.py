@@ -129,6 +129,34 @@ async def test_filters_hot_multi_valued_and_other_fields(store):
     assert await ips(**{"url.path": ("/nowhere",)}) == []
 
 
+async def test_address_and_user_filters_over_many_rows_in_time_order(store):
+    # Enough rows for several index blocks of the sqlite backend; among them rows whose
+    # source.ip or user.name is a list or a number, which must be found like the others.
+    events = [event(NOW - 10_000 + i, "sshd", source__ip=f"10.1.{i % 50}.1",
+                    user__name=f"user{i % 7}") for i in range(9_000)]
+    events[4_000]["source.ip"] = ["10.9.9.9", "10.1.3.1"]
+    events[8_990]["user.name"] = 42
+    await store.write(events)
+    expected = [e["event.id"] for e in reversed(events)
+                if e["source.ip"] == "10.1.3.1" or "10.1.3.1" in e["source.ip"]]
+    assert len(expected) == 181
+    page = await store.search(Query(filters={"source.ip": ("10.1.3.1",)}, limit=5))
+    assert [e["event.id"] for e in page.events] == expected[:5]
+    found = await all_pages(store, Query(filters={"source.ip": "10.1.3.1"}, limit=50))
+    assert [e["event.id"] for e in found] == expected
+    in_range = await all_pages(store, Query(filters={"source.ip": "10.1.3.1"}, limit=50,
+                                            start=NOW - 6_100, end=NOW - 5_000))
+    assert [e["event.id"] for e in in_range] == [
+        e["event.id"] for e in reversed(events[3_900:5_000])
+        if e["source.ip"] == "10.1.3.1" or "10.1.3.1" in e["source.ip"]]
+    assert [e["event.id"] for e in (await store.search(
+        Query(filters={"user.name": "42"}))).events] == [events[8_990]["event.id"]]
+    both = await all_pages(store, Query(filters={"user.name": "user3", "source.ip": "10.1.3.1"}))
+    assert [e["event.id"] for e in both] == [
+        e["event.id"] for e in reversed(events) if e["user.name"] == "user3"
+        and (e["source.ip"] == "10.1.3.1" or "10.1.3.1" in e["source.ip"])]
+
+
 async def test_full_text_matches_words_and_user_syntax_never_errors(store):
     await store.write([
         event(NOW - 3, message="Failed password for root from 203.0.113.9 port 22"),
