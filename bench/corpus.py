@@ -4,12 +4,19 @@ nginx combined access lines of a patent/trademark portal (searches, document dow
 files, some 404s and 5xx, IPv4 and IPv6 clients) and sshd auth-log lines (failures, invalid
 users, accepted keys, disconnects) from a few hundred thousand addresses. A fixed seed makes
 every run measure the same bytes.
+
+Flow events (`flow_events`) are made directly as the packets collector exports them (its own
+`flow_event`), in the portal's hours: web and SSH conversations, DNS, one-way syslog, pings and
+now and then a port scan sweeping a server. A capture file big enough for a few hundred
+thousand flows would take gigabytes; the flow records are what the detection rules read.
 """
 from __future__ import annotations
 
 import random
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -70,6 +77,61 @@ def sshd_lines(count: int, seed: int = 11):
         else:
             body = f"Connection closed by {address} port {port} [preauth]"
         yield f"{stamp} exam-gw1 sshd[{pid}]: {body}"
+
+
+SERVERS = range(1, 21)   # 192.0.2.N and 2001:db8:ff::N
+SCANNERS = ["198.51.100.7", "198.51.100.66", "203.0.113.250"]
+# TCP flag combinations in the collector's bits: SYN, SYN+ACK, ACK, PSH+ACK, FIN+ACK, RST+ACK
+SYN, SYN_ACK, ACK, PSH_ACK, FIN_ACK, RST_ACK = 0x02, 0x12, 0x10, 0x18, 0x11, 0x14
+SCAN_START_SHARE = 0.0005   # a flow starts a scan episode: about 10% of the flows are probes
+SCAN_PROBES = 200
+
+
+def _flow(rng: random.Random, start_ns: int, proto: int, client: str, server: int, port: int,
+          sent: int, answered: int, flags: list[int], reason: str) -> dict:
+    from collectors.packets.flows import Flow, flow_event
+
+    version = 6 if ":" in client else 4
+    family = socket.AF_INET6 if version == 6 else socket.AF_INET
+    server_address = f"2001:db8:ff::{server:x}" if version == 6 else f"192.0.2.{server}"
+    key = (proto, socket.inet_pton(family, client), rng.randrange(1024, 65535),
+           socket.inet_pton(family, server_address), port, None)
+    flow = Flow(key, version, start_ns)
+    flow.last = start_ns + rng.randrange(1_000_000, 3_000_000_000) if answered else start_ns
+    flow.src_packets, flow.src_bytes = sent, sent * rng.randrange(60, 900)
+    flow.dst_packets, flow.dst_bytes = answered, answered * rng.randrange(60, 1400)
+    flow.flag_combos = flags
+    return flow_event(flow, reason)
+
+
+def flow_events(count: int, seed: int = 13) -> Iterator[dict]:
+    """`count` network.flow events, 20 a second from the nginx corpus' first second."""
+    rng = random.Random(seed)
+    start_ns = int(datetime(2026, 11, 25, tzinfo=timezone(timedelta(hours=8))).timestamp()) \
+        * 1_000_000_000
+    scan: list = []
+    for number in range(count):
+        moment = start_ns + (number // 20 + 1) * 1_000_000_000 + number % 20 * 1_000_000
+        if not scan and rng.random() < SCAN_START_SHARE:
+            scanner, server = rng.choice(SCANNERS), rng.choice(SERVERS)
+            scan = [(scanner, server, port) for port in rng.sample(range(1, 1025), SCAN_PROBES)]
+        if scan:
+            scanner, server, port = scan.pop()
+            yield _flow(rng, moment, 6, scanner, server, port, 1, 1, [SYN, RST_ACK], "tcp_close")
+            continue
+        kind = rng.random()
+        client, server = _address(rng), rng.choice(SERVERS)
+        if kind < 0.6:
+            yield _flow(rng, moment, 6, client, server, rng.choice((443, 443, 443, 80, 22)),
+                        rng.randrange(4, 40), rng.randrange(3, 60),
+                        [SYN, SYN_ACK, ACK, PSH_ACK, FIN_ACK], "tcp_close")
+        elif kind < 0.85:
+            yield _flow(rng, moment, 17, client, server, 53, 1, 1, [], "idle_timeout")
+        elif kind < 0.97:
+            yield _flow(rng, moment, 17, client, server, 514, rng.randrange(1, 20), 0, [],
+                        "idle_timeout")
+        else:
+            yield _flow(rng, moment, 1, client, server, 0, 1, 1, [], "idle_timeout")
 
 
 def corpus(name: str, count: int) -> Path:
