@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from detectors.conditions import compile_conditions
+from detectors.conditions import compile_conditions, gates_of
 from detectors.findings import Evidence, build_finding
 from detectors.state import DetectorMetrics, KeyedState
 
@@ -32,6 +32,7 @@ class WindowDetector:
         self.key_fields = list(rule.key)
         self._single_key = self.key_fields[0] if len(self.key_fields) == 1 else None
         self.predicate = compile_conditions(rule.match, rule.unless, rule.any_of)
+        self.gates = gates_of(rule.match)   # the engine's prefilter (detectors/gates.py)
         self.metrics = metrics
         self._created = created
         self.matched = metrics.matched.labels(rule.id)  # counted by the engine

@@ -28,6 +28,7 @@ import re2
 from pydantic import Field, field_validator, model_validator
 
 from core.settings import StrictModel
+from detectors.gates import FieldValues
 
 Predicate = Callable[[dict], bool]
 MISSING = object()
@@ -91,6 +92,22 @@ def _normalize(value: Any) -> set:
     return out
 
 
+def _allowed(spec: FieldTest) -> frozenset | None:
+    """The values an `equals` or `in` test accepts (numbers also as strings), else None."""
+    if spec.equals is None and spec.in_ is None:
+        return None
+    allowed: set = set()
+    for item in ([spec.equals] if spec.in_ is None else spec.in_):
+        allowed |= _normalize(item)
+    return frozenset(allowed)
+
+
+def gates_of(match: dict[str, FieldTest]) -> tuple:
+    """Engine gates (detectors/gates.py) implied by `match`: its equals and in tests."""
+    return tuple(((FieldValues(field), allowed),) for field, spec in match.items()
+                 if (allowed := _allowed(spec)) is not None)
+
+
 def _any(value, test: Callable[[Any], bool]) -> bool:
     if isinstance(value, list):
         return any(test(item) for item in value)
@@ -118,11 +135,8 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
     if spec.exists is not None:
         wanted = spec.exists
         return lambda event: (event.get(field) is not None) is wanted
-    if spec.equals is not None or spec.in_ is not None:
-        allowed: set = set()
-        for item in ([spec.equals] if spec.in_ is None else spec.in_):
-            allowed |= _normalize(item)
-        frozen = frozenset(allowed)
+    frozen = _allowed(spec)
+    if frozen is not None:
 
         def member(event: dict) -> bool:
             value = event.get(field, MISSING)

@@ -7,7 +7,9 @@
 Guarantees:
 - Indexing: each rule names the event.dataset values (or event.category values) it reads; an
   event meets only the rules indexed under its dataset or one of its categories, plus rules that
-  name neither. The candidate list is cached per (dataset, categories) shape.
+  name neither. The candidate list is cached per (dataset, categories) shape, and narrowed by
+  the rules' gates (detectors/gates.py): values their conditions require, patterns one of which
+  must occur.
 - Event time: rules see events in @timestamp order. A matched event waits in a buffer until the
   watermark (the newest @timestamp seen minus `allowed_lateness_secs`) passes it, so events up
   to that much out of order are reordered exactly. Older events are counted as late
@@ -48,6 +50,7 @@ from typing import Callable, Iterable
 from prometheus_client import CollectorRegistry
 
 from core.events import event_epoch, format_ts
+from detectors.gates import GatePlan
 from detectors.state import DetectorMetrics
 
 DEFAULT_ALLOWED_LATENESS_SECS = 30.0
@@ -103,7 +106,7 @@ class Engine:
         self._kinds = frozenset(kind for d in self.detectors
                                 for kind in getattr(d, "kinds", DEFAULT_KINDS)) - {"alert"}
         self._tickers = [d for d in self.detectors if hasattr(d, "tick")]
-        self._candidates: dict[tuple, tuple] = {}
+        self._candidates: dict[tuple, GatePlan] = {}
 
     def reload(self, loaded_rules: Iterable) -> dict[str, int]:
         """Swap in a new rule set without a restart. A rule whose definition did not change
@@ -142,13 +145,17 @@ class Engine:
         return engine
 
     def candidates(self, event: dict) -> tuple:
+        """The rules indexed for the event's dataset, categories and kind (gates aside)."""
+        return self._plan(event).detectors
+
+    def _plan(self, event: dict) -> GatePlan:
         dataset = event.get("event.dataset")
         categories = event.get("event.category")
         kind = event.get("event.kind", "event")
         shape = (dataset, tuple(categories) if isinstance(categories, list) else categories,
                  kind)
-        found = self._candidates.get(shape)
-        if found is None:
+        plan = self._candidates.get(shape)
+        if plan is None:
             chosen = list(self._by_dataset.get(dataset, ()))
             for category in shape[1] if isinstance(shape[1], tuple) else (shape[1],):
                 for detector in self._by_category.get(category, ()):
@@ -158,15 +165,15 @@ class Engine:
             chosen = [d for d in chosen if kind != "alert"
                       and kind in getattr(d, "kinds", DEFAULT_KINDS)]
             chosen.sort(key=lambda d: self._order[id(d)])
-            found = self._candidates[shape] = tuple(chosen)
+            plan = self._candidates[shape] = GatePlan(tuple(chosen))
             if len(self._candidates) > 10_000:  # shapes come from input: keep the cache bounded
                 self._candidates.clear()
-        return found
+        return plan
 
     def process(self, events: Iterable[dict]) -> list[dict]:
         """Examine a batch; return the findings whose events the watermark has passed."""
         in_order, reordered, arrival = self._in_order, self._reordered, self._arrival
-        candidates = self.candidates
+        plan = self._plan
         latest = self.clock() + self.max_future_secs if self.clock else float("inf")
         last_stamp, last_ts = None, 0.0
         kinds = self._kinds
@@ -180,7 +187,7 @@ class Engine:
             if event.get("event.kind", "event") not in kinds:
                 continue
             selected = None
-            for detector in candidates(event):
+            for detector in plan(event).select(event):
                 chosen = detector.select(event)
                 if chosen is not None:
                     if selected is None:

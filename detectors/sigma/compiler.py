@@ -21,6 +21,10 @@ goes into one RE2 Set per (field, case mode): an event's url.original or raw lin
 once for all rules together, and a rule's leaf is a membership test on the hits.
 `compile_condition` returns the predicate and the event.dataset values the pipeline pinned
 at the top of the tree (see pipeline.py), which the index uses instead of testing them.
+
+Gates: a predicate that cannot hold unless one of some patterns occurs carries `needs`,
+{Scanner feature of a slot: pattern numbers}; SigmaDetector hands it to the engine as its gate
+(detectors/gates.py), so an event none of a rule's patterns hit never reaches the rule.
 """
 from __future__ import annotations
 
@@ -100,6 +104,11 @@ class Scanner:
         self._sets: dict[tuple, Any] | None = None
         self._event: dict | None = None
         self._hits: dict[tuple, frozenset] = {}
+        self._features: dict[tuple, SlotHits] = {}
+
+    def feature(self, slot: tuple) -> "SlotHits":
+        """The engine gate feature of `slot` (one object per slot, shared by its rules)."""
+        return self._features.setdefault(slot, SlotHits(self, slot))
 
     def add(self, slot: tuple, pattern: str) -> int:
         if self._sets is not None:
@@ -150,6 +159,26 @@ class Scanner:
         return found
 
 
+class SlotHits:
+    """Gate feature (detectors/gates.py): the pattern numbers of a slot hit by an event."""
+
+    __slots__ = ("scanner", "slot")
+
+    def __init__(self, scanner: Scanner, slot: tuple):
+        self.scanner = scanner
+        self.slot = slot
+
+    def __call__(self, event: dict) -> frozenset:
+        return self.scanner.hits(event, self.slot)
+
+
+def _needing(predicate: Predicate, needs: dict | None) -> Predicate:
+    """`predicate`, marked as holding only when one of `needs` is hit (see module docstring)."""
+    if needs:
+        predicate.needs = needs  # type: ignore[attr-defined]
+    return predicate
+
+
 def _string_pattern(parts: list, cased: bool, keyword: bool) -> tuple[str, str | None]:
     """('exact', text) for a plain value, else ('set', an RE2 search pattern)."""
     star = SpecialChars.WILDCARD_MULTI
@@ -194,8 +223,9 @@ def _string_predicate(field: str | None, strings: list[SigmaString],
         if ids:
             wanted = frozenset(ids)
             hits = scanner.hits
-            tests.append(lambda event, slot=slot, wanted=wanted:
-                         not wanted.isdisjoint(hits(event, slot)))
+            tests.append(_needing(lambda event, slot=slot, wanted=wanted:
+                                  not wanted.isdisjoint(hits(event, slot)),
+                                  {scanner.feature(slot): wanted}))
     return _any_of(tests)
 
 
@@ -266,7 +296,8 @@ def _regex_predicate(field: str | None, value: SigmaRegularExpression,
     slot = (field, True)  # the pattern carries its own case flag
     index = scanner.add(slot, (f"(?{flags})" if flags else "") + text)
     hits = scanner.hits
-    return lambda event: index in hits(event, slot)
+    return _needing(lambda event: index in hits(event, slot),
+                    {scanner.feature(slot): frozenset({index})})
 
 
 def _cidr_predicate(field: str | None, value: SigmaCIDRExpression) -> Predicate:
@@ -374,8 +405,17 @@ def _any_of(tests: list[Predicate]) -> Predicate:
         return tests[0]
     if len(tests) == 2:
         first, second = tests
-        return lambda event: first(event) or second(event)
-    return lambda event: any(test(event) for test in tests)
+        either = lambda event: first(event) or second(event)  # noqa: E731
+    else:
+        either = lambda event: any(test(event) for test in tests)  # noqa: E731
+    # one of the alternatives must hold: so one of all their needs, if each has some
+    needs: dict = {}
+    for test in tests:
+        if not getattr(test, "needs", None):
+            return either
+        for feature, wanted in test.needs.items():
+            needs[feature] = needs.get(feature, frozenset()) | wanted
+    return _needing(either, needs)
 
 
 def _all_of(tests: list[Predicate]) -> Predicate:
@@ -385,8 +425,12 @@ def _all_of(tests: list[Predicate]) -> Predicate:
         return tests[0]
     if len(tests) == 2:
         first, second = tests
-        return lambda event: first(event) and second(event)
-    return lambda event: all(test(event) for test in tests)
+        both = lambda event: first(event) and second(event)  # noqa: E731
+    else:
+        both = lambda event: all(test(event) for test in tests)  # noqa: E731
+    # every part must hold: the needs of any one of them will do
+    return _needing(both, next((test.needs for test in tests if getattr(test, "needs", None)),
+                               None))
 
 
 def _flatten(node, kind) -> list:

@@ -125,6 +125,8 @@ class SigmaDetector(WindowDetector):
     def __init__(self, rule: SigmaRuleView, metrics, created):
         super().__init__(rule, metrics, created)
         self.predicate = rule.predicate
+        needs = getattr(rule.predicate, "needs", None)
+        self.gates = (tuple(needs.items()),) if needs else ()
 
     def select(self, event: dict):
         if not self.predicate(event):

@@ -92,6 +92,27 @@ def test_events_only_meet_rules_indexed_under_their_dataset(make_engine):
                                      {"rule": "auth"}) == 1
 
 
+def test_rules_gated_by_their_values_still_take_every_form_of_them(make_engine):
+    # gates skip rules whose required values an event lacks; the values' other forms (a list
+    # field, a status code as a string) must still pass, and other values must not
+    body = """\
+    type: threshold
+    datasets: [system.auth]
+    match: {event.category: authentication, error.code: {in: [401]}, process.name: sshd}
+    key: [source.ip]
+    window_secs: 60
+    threshold: 2
+    """
+    engine, registry = make_engine({"r.yaml": rule_text("gated", body)})
+    events = [{**auth_event(0), "error.code": 401}, {**auth_event(1), "error.code": "401"},
+              {**auth_event(2, process="sudo"), "error.code": 401},
+              {**auth_event(3), "error.code": 403}, auth_event(4)]
+    findings = engine.process(events) + engine.flush()
+    assert [f["shouwang.evidence.count"] for f in findings] == [2]
+    assert registry.get_sample_value("shouwang_detector_matched_events_total",
+                                     {"rule": "gated"}) == 2
+
+
 def test_findings_fed_back_do_not_trigger_rules(make_engine):
     engine, _ = make_engine({"r.yaml": rule_text("brute", THRESHOLD)})
     alerts = [{**auth_event(n), "event.kind": "alert"} for n in range(5)]
