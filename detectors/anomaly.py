@@ -19,8 +19,8 @@ event of the key or by the engine's tick (a traffic drop to zero is an anomaly t
 Every bucket is learned, anomalous or not: a lasting change of level becomes the new normal
 once it fills half a slot's samples (the median's breakdown point).
 
-Memory per key: 168 x samples_per_slot 4-byte floats (24 samples: 16 KiB), in an LRU of
-`max_keys` keys. Deterministic: no sampling, no clock but event time.
+Memory per key: 168 x samples_per_slot 4-byte floats (24 samples: 16 KiB) and the key's newest
+event (a finding names what it names), in an LRU of `max_keys` keys. Deterministic: no sampling, no clock but event time.
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class AnomalyRule(FaultRuleBase):
 
 class _Series:
     __slots__ = ("start", "count", "first_start", "slots", "cursor", "streak", "streak_start",
-                 "ids", "fields")
+                 "ids", "last")
 
     def __init__(self, start: float):
         self.start = start               # the open bucket
@@ -77,7 +77,7 @@ class _Series:
         self.streak = 0
         self.streak_start = start
         self.ids: list = []
-        self.fields: dict = {}
+        self.last: dict = {}             # the newest event: what a finding names comes from it
 
 
 class AnomalyDetector(FaultDetector):
@@ -98,10 +98,10 @@ class AnomalyDetector(FaultDetector):
         series = self.state.get(key, lambda: _Series(start))
         findings = self._close_until(key, series, start)
         series.count += 1
-        series.ids = (series.ids + [event.get("event.id")])[-5:]
-        series.fields = {name: event[name] for name in KEPT_FIELDS
-                         if event.get(name) not in (None, "")}
-        series.fields.update(zip(self.fields_of(event), key))
+        series.ids.append(event.get("event.id"))
+        if len(series.ids) > 5:
+            del series.ids[0]
+        series.last = event
         # observe() returns one finding; closing buckets on an event can raise at most one
         # (a streak fires once, then the key is quiet), so nothing is lost here
         return findings[-1] if findings else None
@@ -177,10 +177,15 @@ class AnomalyDetector(FaultDetector):
                  "shouwang.anomaly.buckets": series.streak,
                  "shouwang.anomaly.bucket_secs": self.bucket,
                  "shouwang.anomaly.direction": "up" if score > 0 else "down"}
-        evidence = Evidence(int(value), series.streak_start, end, series.ids, series.fields)
-        finding = build_finding(self.rule, self.fields_of(series.fields), key, evidence,
+        # the fields a finding names, taken from the newest event only now: copying them on
+        # every event cost more than the rest of the rule
+        fields = {name: series.last[name] for name in KEPT_FIELDS
+                  if series.last.get(name) not in (None, "")}
+        fields.update(zip(self.fields_of(series.last), key))
+        evidence = Evidence(int(value), series.streak_start, end, series.ids, fields)
+        finding = build_finding(self.rule, self.fields_of(fields), key, evidence,
                                 created=self._created(), extra=extra)
-        return finish_fault(finding, self.rule, self.fault_type, series.fields, self.category)
+        return finish_fault(finding, self.rule, self.fault_type, fields, self.category)
 
 
 RULE_TYPE = RuleType("anomaly", AnomalyRule, AnomalyDetector,

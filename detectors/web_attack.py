@@ -20,6 +20,7 @@ user_agent.original and http.request.referrer (headers: shellshock, JNDI, SQL in
 from __future__ import annotations
 
 import html
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import unquote
 
@@ -33,6 +34,9 @@ from detectors.threshold import ThresholdDetector, ThresholdRule
 Family = Literal["sqli", "xss", "traversal", "rfi", "cmdi", "shellshock", "jndi", "webshell"]
 MAX_TEXT_CHARS = 8_192  # longer inputs are cut: bounded work per request
 HEADER_CACHE_MAX = 4_096
+# Every web_attack rule normalizes the same request in turn, and common paths repeat: the
+# newest texts are kept normalized (a pure function of the text, so a cache is safe).
+NORMALIZED_CACHE_MAX = 1_024
 
 PATTERNS: dict[str, list[str]] = {
     "sqli": [
@@ -122,6 +126,7 @@ def _decode_once(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=NORMALIZED_CACHE_MAX)
 def normalize(text: str) -> str:
     """The request text as the application would finally see it (see module docstring)."""
     text = text[:MAX_TEXT_CHARS].replace("+", " ")
@@ -156,11 +161,15 @@ class PatternSet:
         self.empty = not self._labels
         if not self.empty:
             self._set.Compile()
+        # bytes straight to the compiled set: the wrapper's Match re-encodes every text
+        # (another google-re2 layout: the wrapper, which takes bytes too)
+        self._match = getattr(self._set, "_set", self._set).Match
 
     def match(self, text: str) -> list[tuple[str, int]]:
         if self.empty or not text:
             return []
-        return [self._labels[index] for index in sorted(self._set.Match(text) or ())]
+        found = self._match(text.encode("utf-8", "surrogatepass"))
+        return [self._labels[index] for index in sorted(found)] if found else []
 
 
 def request_text(event: dict) -> str:
@@ -194,7 +203,9 @@ class WebAttackDetector(ThresholdDetector):
             for field in ("user_agent.original", "http.request.referrer"):
                 value = event.get(field)
                 if value and value != "-":
-                    found += [hit for hit in self._headers(value) if hit not in found]
+                    hits = self._headers(value)
+                    if hits:
+                        found += [hit for hit in hits if hit not in found]
         return found
 
     def _headers(self, value: str) -> list:
