@@ -27,7 +27,11 @@ Guarantees:
 - Buffering: a matched event waits once, with what every rule selected from it, not once per
   rule. Events arriving in time order (nearly all) wait in a FIFO; only those older than the
   newest seen go through a heap, and the two are merged on release. Within one event, rules
-  observe in rule order.
+  observe in rule order. A record is flat: [time, arrival, event, end, then (detector, key,
+  info) per rule]; the FIFO packs a batch's records into one list. Buffered objects live long
+  enough to reach the garbage collector's oldest generation, and every few thousand arriving
+  there trigger a full collection, which walks all window state: one list per batch instead of
+  objects per event and rule keeps full collections rare.
 - A clock (live use) caps event times at wall time + `max_future_secs`: one forged syslog line
   dated 2099 must not push the watermark ahead and blind every rule (all later events "late").
   `advance(now)` lets a quiet stream's buffered events out after about twice the lateness.
@@ -57,6 +61,7 @@ DEFAULT_ALLOWED_LATENESS_SECS = 30.0
 DEFAULT_MAX_PENDING_EVENTS = 200_000
 DEFAULT_MAX_FUTURE_SECS = 300.0
 DEFAULT_KINDS = ("event",)
+RECORD_HEAD = (None, None, None, None)   # time, arrival, event, end: filled once selected
 
 
 class Engine:
@@ -79,10 +84,12 @@ class Engine:
         self.max_future_secs = max_future_secs
         self._created: Callable[[], str] = lambda: format_ts(time.time())
         self._index(self.detectors)
-        # Entries (time, arrival, event, [detector, (key, info), detector, (key, info), ...]):
-        # in time order in the FIFO, out of order in the heap; arrival numbers break ties.
-        self._in_order: deque = deque()
-        self._reordered: list = []
+        # Records (see the module docstring): in time order packed per batch in the FIFO (the
+        # first list read from `_head` on), one list each in the heap; arrival breaks ties.
+        self._in_order: deque[list] = deque()
+        self._head = 0
+        self._reordered: list[list] = []
+        self._pending = 0
         self._arrival = count()
         self.newest = float("-inf")
 
@@ -124,9 +131,21 @@ class Engine:
             else:
                 detectors.append(item.kind.detector(item.rule, self.metrics, self._created))
         kept_detectors = set(detectors)
-        self._in_order = deque(_kept(self._in_order, kept_detectors))
-        self._reordered = list(_kept(self._reordered, kept_detectors))
-        heapq.heapify(self._reordered)
+        packed: list = []
+        for number, batch in enumerate(self._in_order):
+            for record in _records(batch, self._head if number == 0 else 0):
+                _pack(packed, record, kept_detectors)
+        self._in_order, self._head = deque([packed] if packed else []), 0
+        reordered = []
+        for record in self._reordered:
+            kept_record: list = []
+            _pack(kept_record, next(_records(record, 0)), kept_detectors)
+            if kept_record:
+                reordered.append(kept_record)
+        heapq.heapify(reordered)
+        self._reordered = reordered
+        self._pending = sum(1 for batch in self._in_order for _ in _records(batch, 0)) + \
+            len(reordered)
         removed = len(set(current) - {detector.id for detector in detectors})
         self._index(detectors)
         return {"kept": kept, "started": len(detectors) - kept, "removed": removed}
@@ -172,30 +191,31 @@ class Engine:
 
     def process(self, events: Iterable[dict]) -> list[dict]:
         """Examine a batch; return the findings whose events the watermark has passed."""
-        in_order, reordered, arrival = self._in_order, self._reordered, self._arrival
+        reordered, arrival = self._reordered, self._arrival
         plan = self._plan
         latest = self.clock() + self.max_future_secs if self.clock else float("inf")
         last_stamp, last_ts = None, 0.0
         kinds = self._kinds
         newest = self.newest
         oldest_allowed = newest - self.allowed_lateness_secs
-        late = 0
+        late = added = 0
         # Matches are counted here and added to the metric once per batch: a Prometheus
         # counter takes a lock per inc(), which cost more than some rules themselves.
         matched: dict = {}
+        packed: list = []
         for event in events:
             if event.get("event.kind", "event") not in kinds:
                 continue
-            selected = None
+            start = len(packed)
             for detector in plan(event).select(event):
                 chosen = detector.select(event)
                 if chosen is not None:
-                    if selected is None:
-                        selected = [detector, chosen]
-                    else:
-                        selected.append(detector)
-                        selected.append(chosen)
-            if selected is None:
+                    if len(packed) == start:
+                        packed += RECORD_HEAD
+                    packed.append(detector)
+                    packed += chosen
+                    matched[detector] = matched.get(detector, 0) + 1
+            if len(packed) == start:
                 continue
             stamp = event.get("@timestamp")
             if stamp is not None and stamp == last_stamp:
@@ -208,14 +228,20 @@ class Engine:
             if ts >= newest:
                 newest = ts
                 oldest_allowed = newest - self.allowed_lateness_secs
-                in_order.append((ts, next(arrival), event, selected))
-            elif ts < oldest_allowed:
-                late += 1
-                continue
+                packed[start:start + 4] = ts, next(arrival), event, len(packed)
+                added += 1
             else:
-                heapq.heappush(reordered, (ts, next(arrival), event, selected))
-            for detector in selected[::2]:
-                matched[detector] = matched.get(detector, 0) + 1
+                if ts >= oldest_allowed:
+                    record = [ts, next(arrival), event, 0] + packed[start + 4:]
+                    record[3] = len(record)
+                    heapq.heappush(reordered, record)
+                    added += 1
+                else:
+                    late += 1
+                del packed[start:]
+        if packed:
+            self._in_order.append(packed)
+        self._pending += added
         self.newest = newest
         if late:
             self.metrics.late.inc(late)
@@ -241,24 +267,35 @@ class Engine:
     def _release(self, watermark: float) -> list[dict]:
         in_order, reordered = self._in_order, self._reordered
         findings = []
-        overflow = len(in_order) + len(reordered) - self.max_pending_events
+        overflow = self._pending - self.max_pending_events
+        head = self._head
         while True:
-            if reordered and (not in_order or reordered[0] < in_order[0]):
-                if reordered[0][0] > watermark and overflow <= 0:
+            if in_order and head == len(in_order[0]):
+                in_order.popleft()
+                head = 0
+                continue
+            batch = in_order[0] if in_order else None
+            if reordered and (batch is None or (reordered[0][0], reordered[0][1])
+                              < (batch[head], batch[head + 1])):
+                record, at = reordered[0], 0
+                if record[0] > watermark and overflow <= 0:
                     break
-                ts, _, event, selected = heapq.heappop(reordered)
-            elif in_order:
-                if in_order[0][0] > watermark and overflow <= 0:
+                heapq.heappop(reordered)
+            elif batch is not None:
+                record, at = batch, head
+                if record[at] > watermark and overflow <= 0:
                     break
-                ts, _, event, selected = in_order.popleft()
+                head = record[at + 3]
             else:
                 break
             overflow -= 1
-            pairs = iter(selected)
-            for detector, (key, info) in zip(pairs, pairs):
-                finding = detector.observe(event, ts, key, info)
+            self._pending -= 1
+            ts, event, end = record[at], record[at + 2], record[at + 3]
+            for index in range(at + 4, end, 3):
+                finding = record[index].observe(event, ts, record[index + 1], record[index + 2])
                 if finding is not None:
                     findings.append(finding)
+        self._head = head
         if self._tickers:
             # at flush (watermark +inf) time stands at the newest event seen, not beyond
             now = self.newest if watermark == float("inf") else watermark
@@ -267,7 +304,7 @@ class Engine:
                     findings += detector.tick(now)
         for state in self._states:
             state.report_evictions()
-        self.metrics.pending.set(len(in_order) + len(reordered))
+        self.metrics.pending.set(self._pending)
         return findings
 
     def hook(self, deliver: Callable[[list[dict]], object],
@@ -287,10 +324,20 @@ class Engine:
         return detect
 
 
-def _kept(entries: Iterable[tuple], detectors: set) -> Iterable[tuple]:
-    """Buffered entries with only the selections of `detectors`; entries left empty go."""
-    for ts, arrival, event, selected in entries:
-        pairs = iter(selected)
-        kept = [item for pair in zip(pairs, pairs) if pair[0] in detectors for item in pair]
-        if kept:
-            yield ts, arrival, event, kept
+def _records(packed: list, at: int) -> Iterable[tuple]:
+    """(time, arrival, event, selections) of the records of `packed` from position `at`."""
+    while at < len(packed):
+        end = packed[at + 3]
+        yield packed[at], packed[at + 1], packed[at + 2], packed[at + 4:end]
+        at = end
+
+
+def _pack(packed: list, record: tuple, detectors: set) -> None:
+    """Append `record` with only the selections of `detectors` (nothing if none is left)."""
+    ts, arrival, event, selections = record
+    kept = [item for index in range(0, len(selections), 3)
+            if selections[index] in detectors for item in selections[index:index + 3]]
+    if kept:
+        start = len(packed)
+        packed += (ts, arrival, event, start + 4 + len(kept))
+        packed += kept

@@ -80,6 +80,16 @@ def test_state_is_bounded_and_evictions_are_counted(make_engine):
                                      {"rule": "brute"}) == 490
 
 
+def test_the_reorder_buffer_holds_at_most_max_pending_events(make_engine):
+    engine, registry = make_engine({"r.yaml": rule_text("brute", THRESHOLD)},
+                                   max_pending_events=2)
+    # five events within the lateness: without the bound all would wait; the oldest three are
+    # shown to the rule early, enough for its threshold
+    findings = engine.process([auth_event(n) for n in range(5)])
+    assert [f["shouwang.evidence.count"] for f in findings] == [3]
+    assert registry.get_sample_value("shouwang_detector_pending_events") == 2
+
+
 def test_events_only_meet_rules_indexed_under_their_dataset(make_engine):
     web = THRESHOLD.replace("system.auth", "nginx.access")
     engine, registry = make_engine({"a.yaml": rule_text("auth", THRESHOLD),
