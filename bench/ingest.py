@@ -59,6 +59,7 @@ def child_parse(path: str, fmt: str) -> dict:
 def child_e2e(paths: list[str], formats: list[str]) -> dict:
     from cli.app import default_registries, settings_model
     from cli.monitor import Monitor
+    from core.runtime import settle_heap
 
     registries = default_registries()
     data_dir = Path(tempfile.mkdtemp(prefix="shouwang-bench-"))
@@ -76,6 +77,7 @@ def child_e2e(paths: list[str], formats: list[str]) -> dict:
 
     async def run() -> float:
         monitor = Monitor(settings, registries, out=open(os.devnull, "w"))
+        settle_heap()                       # as Monitor.start() does
         await monitor.store.open()
         started = time.perf_counter()
         await monitor.pipeline.start()

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from core.components import BuildContext
 from core.metrics import PipelineMetrics
 from core.pipeline import Pipeline
+from core.runtime import settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class Monitor:
         return app
 
     async def start(self) -> None:
+        settle_heap()
         await self.store.open()
         if self.alerting is not None:
             await self.alerting.start()

@@ -9,11 +9,15 @@ it was compressed.
 Invariant: `save` writes a temporary file, fsyncs it, renames it over the old one and fsyncs
 the directory, so after a crash the file holds either the previous or the new checkpoint,
 never a torn one. Callers only record offsets of data the pipeline has stored (in the ack).
+A checkpoint may be taken on the event loop (`snapshot`, cheap) and written on a worker
+thread (`write`, two fsyncs): writes are serialized and an older snapshot never replaces a
+newer one.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +39,9 @@ class OffsetStore:
         self.entries: dict[str, dict] = {}
         self.existed = False
         self.saves = 0
+        self._taken = 0          # snapshots taken
+        self._written = 0        # the newest snapshot on disk
+        self._write_lock = threading.Lock()
 
     def load(self) -> str | None:
         """Read the checkpoint; returns a problem description when it was unreadable (the
@@ -58,8 +65,20 @@ class OffsetStore:
             return f"offsets file {self.path} unreadable ({exc}); kept as {aside.name}"
 
     def save(self) -> None:
-        write_atomic(self.path, orjson.dumps({"version": FORMAT_VERSION, "files": self.entries}))
-        self.saves += 1
+        self.write(*self.snapshot())
+
+    def snapshot(self) -> tuple[int, bytes]:
+        self._taken += 1
+        return self._taken, orjson.dumps({"version": FORMAT_VERSION, "files": self.entries})
+
+    def write(self, number: int, data: bytes) -> None:
+        """Write snapshot `number` unless a newer one is already on disk."""
+        with self._write_lock:
+            if number <= self._written:
+                return
+            write_atomic(self.path, data)
+            self._written = number
+            self.saves += 1
 
     def find_by_fingerprint(self, fp: str, fp_len: int) -> dict | None:
         """An entry whose file began with the same (full-length) fingerprint."""

@@ -5,7 +5,9 @@ Built once at start from the configuration. Guarantees:
   for telemetry, may drop, and it counts what it drops (dropped{reason="queue_full"}).
 - A source's `ack` callback runs only after every sink has accepted the batch holding its
   events, in the order the source emitted them; file sources checkpoint offsets there, so a
-  crash repeats at most the batch in flight and loses nothing.
+  crash repeats at most the batch in flight and loses nothing. An ack may return an
+  awaitable (a checkpoint being written off the event loop): the next batch is written only
+  once it is done, while sources go on reading.
 - A failing sink is retried with capped exponential backoff and blocks the pipeline meanwhile
   (storage backends spool to disk on their own, so this only happens when even that fails).
 - Hooks (where detectors attach) see each batch after it is stored; a hook's error is counted
@@ -25,7 +27,7 @@ from core.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], None]
+Ack = Callable[[], Awaitable[None] | None]
 
 DEFAULT_QUEUE_MAX_EVENTS = 20_000
 DEFAULT_BATCH_MAX_EVENTS = 2_000
@@ -262,13 +264,19 @@ class Pipeline:
                 events = [event for item in items for event in item.events]
                 if events:
                     await self._write_until_accepted(events)
+                pending = []
                 for item in items:
                     if item.ack is not None:
                         try:
-                            item.ack()
+                            result = item.ack()
                         except Exception:
                             log.exception("ack of source %s failed", item.source_id)
                             self.metrics.errors.labels(item.source_id, "ack").inc()
+                            continue
+                        if result is not None and result not in pending:
+                            pending.append(result)
+                if pending:
+                    await asyncio.gather(*pending)
                 self.batches_written += 1
             finally:
                 self._in_flight = False
