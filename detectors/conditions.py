@@ -142,12 +142,13 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
             value = event.get(field, MISSING)
             if value is MISSING:
                 return False
-            if isinstance(value, list):
-                return any(item in frozen for item in value if not isinstance(item, (list, dict)))
             try:
+                if isinstance(value, list):
+                    return not frozen.isdisjoint(value)
                 return value in frozen
-            except TypeError:
-                return False
+            except TypeError:   # a list holding lists or dicts: test its scalar items
+                return isinstance(value, list) and any(
+                    item in frozen for item in value if not isinstance(item, (list, dict)))
         return member
     if spec.regex is not None:
         search = re2_tester(spec.regex)

@@ -34,7 +34,12 @@ class FieldValues:
     def __call__(self, event: dict):
         value = event.get(self.field)
         if isinstance(value, list):
-            return tuple(item for item in value if not isinstance(item, (list, dict)))
+            tokens = tuple(value)
+            try:
+                hash(tokens)
+            except TypeError:
+                return tuple(item for item in value if not isinstance(item, (list, dict)))
+            return tokens
         return () if isinstance(value, dict) else value
 
 
