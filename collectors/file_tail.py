@@ -81,7 +81,8 @@ class FileTailSettings(StrictModel):
         "files appearing later are always read from the beginning")
     multiline: MultilineSettings | None = None
     max_line_bytes: int = Field(1_048_576, ge=64, description="longer lines are truncated")
-    poll_interval_secs: float = Field(0.25, gt=0, le=60)
+    poll_interval_secs: float = Field(0.1, gt=0, le=60, description="how often files are "
+                                      "checked for new lines (a stat per file)")
     batch_max_lines: int = Field(1_000, ge=1, le=100_000)
 
 

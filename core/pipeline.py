@@ -10,8 +10,8 @@ Built once at start from the configuration. Guarantees:
   once it is done, while sources go on reading.
 - A failing sink is retried with capped exponential backoff and blocks the pipeline meanwhile
   (storage backends spool to disk on their own, so this only happens when even that fails).
-- Hooks (where detectors attach) see each batch after it is stored; a hook's error is counted
-  and logged and never stops storage.
+- Hooks (where detectors attach) see each batch once, while the sinks write it; a hook's
+  error is counted and logged and never stops storage.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ Ack = Callable[[], Awaitable[None] | None]
 
 DEFAULT_QUEUE_MAX_EVENTS = 20_000
 DEFAULT_BATCH_MAX_EVENTS = 2_000
-DEFAULT_BATCH_MAX_WAIT_SECS = 0.2
+DEFAULT_BATCH_MAX_WAIT_SECS = 0.05
 SINK_RETRY_MAX_SECS = 30.0
 
 
@@ -260,28 +260,36 @@ class Pipeline:
             if not items:
                 continue
             self._in_flight = True
+            events = [event for item in items for event in item.events]
+            # Hooks (detection) run while the sinks write (SQLite works in its own thread): a
+            # finding does not wait for the store, and what a hook writes to the same store
+            # is queued behind this batch.
+            hooks = (asyncio.ensure_future(self._run_hooks(events))
+                     if events and self.hooks else None)
             try:
-                events = [event for item in items for event in item.events]
                 if events:
                     await self._write_until_accepted(events)
-                pending = []
-                for item in items:
-                    if item.ack is not None:
-                        try:
-                            result = item.ack()
-                        except Exception:
-                            log.exception("ack of source %s failed", item.source_id)
-                            self.metrics.errors.labels(item.source_id, "ack").inc()
-                            continue
-                        if result is not None and result not in pending:
-                            pending.append(result)
-                if pending:
-                    await asyncio.gather(*pending)
+                await self._acknowledge(items)
                 self.batches_written += 1
             finally:
                 self._in_flight = False
-            if events:
-                await self._run_hooks(events)
+                if hooks is not None:
+                    await hooks
+
+    async def _acknowledge(self, items: list[_Item]) -> None:
+        pending = []
+        for item in items:
+            if item.ack is not None:
+                try:
+                    result = item.ack()
+                except Exception:
+                    log.exception("ack of source %s failed", item.source_id)
+                    self.metrics.errors.labels(item.source_id, "ack").inc()
+                    continue
+                if result is not None and result not in pending:
+                    pending.append(result)
+        if pending:
+            await asyncio.gather(*pending)
 
     async def _write_until_accepted(self, events: list[dict]) -> None:
         self.metrics.batch_size.observe(len(events))

@@ -21,7 +21,7 @@ class PipelineSettings(StrictModel):
     queue_max_events: int = Field(20_000, ge=1, description="events the queue holds before "
                                   "sources wait (backpressure)")
     batch_max_events: int = Field(2_000, ge=1, description="events written to the store at once")
-    batch_max_wait_secs: float = Field(0.2, gt=0, le=60, description="how long a partial batch "
+    batch_max_wait_secs: float = Field(0.05, gt=0, le=60, description="how long a partial batch "
                                        "waits for more events")
 
 

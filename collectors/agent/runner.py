@@ -25,6 +25,7 @@ from collectors.agent.spool import BatchSpool
 from core.components import BuildContext
 from core.metrics import PipelineMetrics
 from core.pipeline import Pipeline
+from core.runtime import settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Agent:
                 "server": self.shipper.current_server}
 
     async def start(self) -> None:
+        settle_heap()
         await asyncio.to_thread(self.spool.open)
         if self.spool.batches:
             log.info("agent spool holds %d batch(es) (%d bytes) from before; shipping them "
