@@ -3,7 +3,8 @@
 - Data streams: `logs-<dataset>-<namespace>`, the Elastic naming scheme, so each dataset has
   its own mappings lifecycle and can be deleted or re-indexed alone.
 - The index template maps our hot fields with ECS types (ip, keyword, date_nanos for our
-  microsecond timestamps, text for message) and maps every other string as keyword, so a
+  microsecond timestamps, text for message and the raw line) and maps every other string as
+  keyword, so a
   filter on any field is an exact term match, as in the sqlite backend. Malformed values
   (an IP that is not one) are ignored in the index instead of rejecting the event.
 - Retention is an ILM policy that deletes backing indices `retention_days` after rollover.
@@ -28,13 +29,18 @@ HOT_MAPPINGS = {
     "event.kind": {"type": "keyword"},
     "event.action": {"type": "keyword"},
     "event.outcome": {"type": "keyword"},
-    "event.original": {"type": "keyword", "index": False, "doc_values": False},
+    # ECS leaves the raw line unindexed; ours is searched as text, since access-log events have
+    # no message and full-text search must find them, as the sqlite backend does.
+    "event.original": {"type": "match_only_text"},
     "source.ip": {"type": "ip"},
     "destination.ip": {"type": "ip"},
     "host.name": {"type": "keyword"},
     "user.name": {"type": "keyword"},
     "message": {"type": "text"},
 }
+
+
+TEXT_FIELDS = ("message", "event.original")
 
 
 def dataset_name(dataset) -> str:
@@ -114,7 +120,8 @@ def query_dsl(query: Query) -> dict:
     must = []
     if query.text and query.text.split():
         # `match` takes words, never query syntax: user input cannot make the search fail.
-        must.append({"match": {"message": {"query": query.text, "operator": "and"}}})
+        must.append({"multi_match": {"query": query.text, "operator": "and",
+                                     "fields": list(TEXT_FIELDS)}})
     return {"bool": {"filter": clauses, "must": must}}
 
 

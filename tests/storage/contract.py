@@ -177,6 +177,22 @@ async def test_full_text_matches_words_and_user_syntax_never_errors(store):
     assert len(await messages("   ")) == 3          # no words: no text condition
 
 
+async def test_events_without_message_are_found_by_their_original_line(store):
+    # access-log events carry no `message`, only `event.original`
+    line = ('203.0.113.7 - - [25/Nov/2026:14:25:43 +0800] "GET /wp-login.php HTTP/1.1" 404 '
+            '153 "-" "Mozilla/5.0"')
+    access = event(NOW - 10, source__ip="203.0.113.7")
+    access.pop("message", None)
+    access["event.original"] = line
+    other = event(NOW - 5, message="Accepted publickey for deploy from 198.51.100.2")
+    await store.write([access, other])
+    found = await store.search(Query(text="wp-login.php", limit=10))
+    assert [e["event.original"] for e in found.events] == [line]
+    assert "message" not in found.events[0]           # stored as it came, nothing added
+    found = await store.search(Query(text="publickey deploy", limit=10))
+    assert [e["message"] for e in found.events] == [other["message"]]
+
+
 async def test_cursor_pages_have_no_duplicates_or_gaps(store):
     # 3 days, many events sharing a timestamp (ties must be ordered too).
     events = [event(NOW - DAY * (i % 3) - (i // 6), message=f"e{i}") for i in range(120)]

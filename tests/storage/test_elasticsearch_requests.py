@@ -178,7 +178,8 @@ async def test_search_builds_query_dsl_and_pages_with_search_after(fake_es):
     assert {"terms": {"source.ip": ["10.0.0.1", "10.0.0.2"]}} in filters
     assert filters[0]["range"]["@timestamp"]["lt"].endswith("Z")
     assert request["query"]["bool"]["must"] == [
-        {"match": {"message": {"query": '"unbalanced AND', "operator": "and"}}}]
+        {"multi_match": {"query": '"unbalanced AND', "operator": "and",
+                         "fields": ["message", "event.original"]}}]
     assert request["size"] == 3 and request["sort"][0] == {"@timestamp": {"order": "desc"}}
 
     await store.search(Query(limit=2, cursor=page.next_cursor))
