@@ -80,11 +80,13 @@ def child(nginx: str, sshd: str, flows: int, sigma_dir: str) -> dict:
     from detectors.rules import load_rules
     from detectors.sigma.loader import load_sigma_rules
 
+    from core.runtime import settle_heap
+
     events = mixed_events(nginx, sshd, flows)
-    # The pre-parsed corpus (a GB of dicts) would otherwise be walked by every full garbage
-    # collection, a cost the streaming engine never has (it holds no events beyond its buffer).
-    gc.collect()
-    gc.freeze()
+    # The garbage collector as the monitor sets it (Monitor.start); freezing also keeps the
+    # pre-parsed corpus (a GB of dicts) out of full collections, a cost the streaming engine
+    # never has (it holds no events beyond its buffer).
+    settle_heap()
     builtin = load_rules(DEFAULT_RULES_DIR, default_rule_types())
     sigma = load_sigma_rules([sigma_dir]) if Path(sigma_dir).is_dir() else None
     runs = {"built-in": measure(events, builtin)}
