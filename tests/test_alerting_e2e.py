@@ -100,8 +100,9 @@ def test_outage_pages_once_survives_a_restart_and_resolves(tmp_path):
     argv = [SHOUWANG, "run", "--config", str(config)]
     env = {"DING_TOKEN": TOKEN, "DING_SECRET": SECRET}
     accepted = lambda: [r for r in dingtalk.requests if "sign" in r.query]  # noqa: E731
+    monitor = MonitorProcess(argv, port, env=env)
     try:
-        monitor = MonitorProcess(argv, port, env=env).start()
+        monitor.start()
         time.sleep(2)
         assert not dingtalk.requests and not mailbox.messages, "alert while the portal is up"
 
@@ -126,7 +127,7 @@ def test_outage_pages_once_survives_a_restart_and_resolves(tmp_path):
         time.sleep(1.5)
         assert len(accepted()) == 2 and len(mailbox.messages) == 2
         assert "已恢复" in accepted()[1].json()["markdown"]["title"]
-        monitor.stop()
     finally:
+        monitor.stop()
         dingtalk.close()
         smtp.stop()
