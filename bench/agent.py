@@ -38,7 +38,7 @@ from tests.support.monitor import SHOUWANG, TEST_TOKEN, free_port  # noqa: E402
 
 TARGET = 20_000
 BATCH = 2000
-IN_FLIGHT = 4  # the agent's default max_in_flight
+IN_FLIGHT = 8  # the agent's default max_in_flight
 
 
 def ours(tmp: Path, log: Path, lines: int, port: int, keys: dict) -> float:

@@ -57,7 +57,7 @@ class AgentBlock(StrictModel):
                                   "rounds of attempts while no server answers")
     failback_secs: float = Field(300.0, gt=0, description="after failing over, try the first "
                                  "server again after this long")
-    max_in_flight: int = Field(4, ge=1, le=64, description="batches on their way at once; "
+    max_in_flight: int = Field(8, ge=1, le=64, description="batches on their way at once; "
                                "1 keeps the spool order exactly")
     rekey_after_secs: float = Field(3600.0, ge=1, description="new channel session key after "
                                     "this long")

@@ -2,7 +2,7 @@
 removed from the spool only when a server answered 2xx (acknowledged delivery).
 
 Contract:
-- Oldest first, up to `max_in_flight` batches at once (default 4): while the server stores
+- Oldest first, up to `max_in_flight` batches at once (default 8): while the server stores
   one batch the next ones are already on their way. Batches therefore reach the store in
   spool order give or take `max_in_flight`; every event keeps its own @timestamp. With
   max_in_flight 1 the order is exact.
@@ -57,7 +57,7 @@ class ServerLink:
 class Shipper:
     def __init__(self, spool: BatchSpool, links: list[ServerLink], metrics: AgentMetrics, *,
                  client: httpx.AsyncClient, retry_max_secs: float = 30.0,
-                 failback_secs: float = 300.0, max_in_flight: int = 4,
+                 failback_secs: float = 300.0, max_in_flight: int = 8,
                  clock: Callable[[], float] = time.monotonic):
         if not links:
             raise ValueError("at least one server")
