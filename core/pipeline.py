@@ -272,9 +272,9 @@ class Pipeline:
                 await self._acknowledge(items)
                 self.batches_written += 1
             finally:
-                self._in_flight = False
                 if hooks is not None:
                     await hooks
+                self._in_flight = False     # stop() waits for the findings of this batch too
 
     async def _acknowledge(self, items: list[_Item]) -> None:
         pending = []
