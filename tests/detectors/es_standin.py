@@ -16,14 +16,14 @@ does is tested against a real cluster (test_sigma_scheduled_es.py, SHOUWANG_TEST
 """
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Callable
 
 import orjson
 
 from core.events import event_epoch, parse_ts
+from tests.support.elastic_http import ElasticHandler
 
 
 class ElasticsearchStandIn(ThreadingHTTPServer):
@@ -94,19 +94,7 @@ class ElasticsearchStandIn(ThreadingHTTPServer):
                                    "sort": [event_epoch(d), d["event.id"]]} for d in page]}}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("X-Elastic-Product", "Elasticsearch")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+class _Handler(ElasticHandler):
 
     def _handle(self) -> None:
         server: ElasticsearchStandIn = self.server

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import orjson
 import pytest
@@ -16,6 +16,7 @@ from core.errors import InputError, StoreUnavailable
 from storage.base import Query
 from storage.elasticsearch import ElasticsearchSettings, ElasticsearchStore
 from tests.storage.contract import NOW, event
+from tests.support.elastic_http import ElasticHandler
 
 
 class FakeElasticsearch(ThreadingHTTPServer):
@@ -33,19 +34,7 @@ class FakeElasticsearch(ThreadingHTTPServer):
         return [path for m, path, _, _ in self.requests if m == method]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, status: int, body: dict | None = None):
-        data = json.dumps(body or {}).encode()
-        self.send_response(status)
-        self.send_header("X-Elastic-Product", "Elasticsearch")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+class _Handler(ElasticHandler):
 
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
