@@ -192,20 +192,24 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
 def compile_conditions(match: dict[str, FieldTest], unless: dict[str, FieldTest],
                        any_of: list[dict[str, FieldTest]] = ()) -> Predicate:
     """All of `match`, at least one set of `any_of` (when given) and none of `unless`."""
-    required = [compile_test(field, spec) for field, spec in match.items()]
+    terms = [(compile_test(field, spec), False) for field, spec in match.items()]
     if any_of:
         alternatives = [compile_conditions(option, {}) for option in any_of]
-        required.append(lambda event: any(test(event) for test in alternatives))
-    excluded = [compile_test(field, spec) for field, spec in unless.items()]
-    if not excluded and len(required) == 1:
-        return required[0]
+        terms.append((_joined(" or ", [(test, False) for test in alternatives]), False))
+    terms += [(compile_test(field, spec), True) for field, spec in unless.items()]
+    if len(terms) == 1 and not terms[0][1]:
+        return terms[0][0]
+    return _joined(" and ", terms)
 
-    def predicate(event: dict) -> bool:
-        for test in required:
-            if not test(event):
-                return False
-        for test in excluded:
-            if test(event):
-                return False
-        return True
-    return predicate
+
+def _joined(operator: str, terms: list[tuple[Predicate, bool]]) -> Predicate:
+    """One function `t0(event) <operator> not t1(event) ...` over (test, negated) terms.
+    Generated rather than a loop over the tests: rules run their conditions on every event
+    of their datasets, and the loop and its iterator cost as much as the tests themselves."""
+    if not terms:
+        return lambda event: True
+    namespace = {f"t{number}": test for number, (test, _) in enumerate(terms)}
+    body = operator.join(f"{'not ' if negated else ''}t{number}(event)"
+                         for number, (_, negated) in enumerate(terms))
+    exec(f"def predicate(event):\n    return {body}\n", namespace)  # noqa: S102 - our text
+    return namespace["predicate"]
