@@ -187,11 +187,15 @@ def measure_shouwang(work: Path, rate: int, secs: float) -> dict:
         triggered = feed(log, rate, secs)
         return latencies(triggered, wait_for(found, len(triggered), DRAIN_SECS))
     finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop(child)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 # -- the peer --------------------------------------------------------------------------------
@@ -235,11 +239,7 @@ def measure_fail2ban(work: Path, rate: int, secs: float) -> dict | None:
         triggered = feed(log, rate, secs)
         return latencies(triggered, wait_for(bans, len(triggered), DRAIN_SECS))
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def main() -> int:

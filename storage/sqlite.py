@@ -39,7 +39,7 @@ from storage.spool import SpoolSettings, wrap_in_spool
 from storage.sqlite_partition import (FTS_FILL_SQL, INSERT_SQL, LAST_ID_SQL, SCHEMA_VERSION,
                                       check_header, corrupt_error, list_partitions,
                                       open_reader, open_writer, partition_path,
-                                      remove_partition, schema_version)
+                                      remove_partition)
 from storage.sqlite_query import (check_limit, count_sql, fts_expression, search_statement,
                                   where_clause)
 from storage.sqlite_rows import US_PER_DAY, US_PER_SEC, TimestampParser, build_rows
@@ -105,8 +105,7 @@ class SqliteStore:
             raise StoreError(f"the store directory {self.directory} is not writable")
         partitions = list_partitions(self.directory)
         for path in partitions.values():
-            check_header(path)
-            if schema_version(path) < SCHEMA_VERSION:
+            if check_header(path) < SCHEMA_VERSION:
                 open_writer(path, self.synchronous, self.cache_mib).close()   # upgrades it
         if partitions:
             self._writer_conn(max(partitions))   # opens (and checks) the newest day now

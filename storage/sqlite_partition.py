@@ -29,6 +29,7 @@ from storage.sqlite_rows import HOT_FIELDS
 EPOCH_DATE = date(1970, 1, 1)
 FILE_PATTERN = re.compile(r"^events-(\d{4}-\d{2}-\d{2})\.db$")
 SQLITE_HEADER = b"SQLite format 3\x00"
+USER_VERSION_OFFSET = 60      # PRAGMA user_version, big-endian, in the file header
 SCHEMA_VERSION = 3
 PAGE_SIZE = 8192
 WAL_CHECKPOINT_BYTES = 40 << 20
@@ -117,27 +118,20 @@ def corrupt_error(path: Path, exc: BaseException) -> StoreError:
         f"(the other days are unaffected) or restore it from a backup")
 
 
-def check_header(path: Path) -> None:
-    """Cheap early check that a partition file is SQLite at all (an empty file is fine)."""
+def check_header(path: Path) -> int:
+    """Cheap early check that a partition file is SQLite at all; returns the schema version
+    it was last written with, from the header (0: empty or new file). A schema change still
+    in the WAL after a crash reads as the older version: upgrading again is harmless."""
     try:
         with path.open("rb") as stream:
-            header = stream.read(len(SQLITE_HEADER))
+            header = stream.read(USER_VERSION_OFFSET + 4)
     except OSError as exc:
         raise StoreError(f"cannot read store partition {path}: {exc.strerror}") from None
-    if header and header != SQLITE_HEADER:
+    if not header:
+        return 0
+    if not header.startswith(SQLITE_HEADER):
         raise corrupt_error(path, ValueError("bad file header"))
-
-
-def schema_version(path: Path) -> int:
-    """The schema a partition was last opened for writing with (0: empty or new file)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return conn.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise corrupt_error(path, exc) from None
+    return int.from_bytes(header[USER_VERSION_OFFSET:USER_VERSION_OFFSET + 4], "big")
 
 
 def open_writer(path: Path, synchronous: str, cache_mib: int) -> sqlite3.Connection:

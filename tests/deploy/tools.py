@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.monitor import ROOT, free_port
+from tests.support.processes import stop_process
 
 DEPLOY = ROOT / "deploy"
 PACKAGES = {"promtool": "prometheus", "prometheus": "prometheus",
@@ -64,13 +65,7 @@ class Server:
         raise AssertionError(f"{self.argv[0]} not ready in {timeout}s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         if getattr(self, "_log", None):
             self._log.close()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.monitor import free_port
+from tests.support.processes import stop_process
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 USER = "admin"
@@ -83,13 +84,7 @@ class Nginx:
         raise AssertionError("nginx did not answer within 10 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def __enter__(self) -> "Nginx":
         return self.start()
