@@ -32,6 +32,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 USER_VERSION_OFFSET = 60      # PRAGMA user_version, big-endian, in the file header
 SCHEMA_VERSION = 3
 PAGE_SIZE = 8192
+FTS_AUTOMERGE = 16
 WAL_CHECKPOINT_BYTES = 40 << 20
 
 _HOT_COLUMNS_SQL = ", ".join(f"{column} TEXT" for column, _ in HOT_FIELDS)
@@ -73,6 +74,11 @@ DROP INDEX IF EXISTS events_source_ip_ts;
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
     message, content='events', content_rowid='id', columnsize=0
 );
+-- Each batch's commit adds an FTS segment; by default FTS5 merges every 4 segments of a
+-- level, rewriting each term ~log4(rows/batch) times. Merging 16 at a time writes the index
+-- half as often (store alone, 2M events: 27.8 -> 25.2 s CPU), at the price of searches
+-- reading up to 15 segments per level.
+INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', {FTS_AUTOMERGE});
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 

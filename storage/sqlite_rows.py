@@ -47,20 +47,25 @@ def _lenient(value):
 
 
 class TimestampParser:
-    """@timestamp -> epoch microseconds, with a cache of whole seconds.
+    """@timestamp -> epoch microseconds, with caches of whole strings and of whole seconds.
 
-    Events of one batch mostly share their second, and our own timestamps all look like
-    "2026-11-25T14:25:43.123456Z": the cache turns datetime parsing into a dict lookup.
+    Log lines mostly have whole-second stamps, so the events of a batch share a few strings;
+    our own timestamps all look like "2026-11-25T14:25:43.123456Z", whose second is cached.
     Anything else goes through core.events.event_epoch (offsets, naive times, numbers).
     """
 
     CACHE_MAX = 4096
 
     def __init__(self):
+        self._exact: dict[str, int] = {}
         self._seconds: dict[str, int] = {}
 
     def __call__(self, event: dict) -> int:
         text = event.get("@timestamp")
+        try:
+            return self._exact[text]
+        except (KeyError, TypeError):       # TypeError: not a string (a list is unhashable)
+            pass
         if type(text) is str and len(text) >= 20 and text[-1] == "Z" and text[10] == "T":
             head = text[:19]
             base = self._seconds.get(head)
@@ -68,12 +73,18 @@ class TimestampParser:
                 base = self._parse_head(head)
             if base is not None:
                 if len(text) == 20:
-                    return base
+                    return self._remember(text, base)
                 if text[19] == ".":
                     digits = text[20:-1]
                     if digits.isdigit() and len(digits) <= 9:
-                        return base + int(digits[:6].ljust(6, "0"))
+                        return self._remember(text, base + int(digits[:6].ljust(6, "0")))
         return round(event_epoch(event) * US_PER_SEC)
+
+    def _remember(self, text: str, ts_us: int) -> int:
+        if len(self._exact) >= self.CACHE_MAX:
+            self._exact.clear()
+        self._exact[text] = ts_us
+        return ts_us
 
     def _parse_head(self, head: str) -> int | None:
         try:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from collectors.parsers.base import (MONTHS, CreatedClock, ParserOptions, TimestampCache,
-                                     base_event, set_source)
+from collectors.parsers.base import (MONTHS, QUOTED_VALUE, CreatedClock, ParserOptions,
+                                     TimestampCache, base_event, set_source)
 
-_QUOTED = r'((?:[^"\\]|\\.)*)'
+_QUOTED = f"({QUOTED_VALUE})"
 COMBINED = re.compile(
     r'(\S+) (\S+) (\S+) \[([^\]]+)\] "' + _QUOTED + r'" (\d{3}|-) (\d+|-)'
     r'(?: "' + _QUOTED + r'" "' + _QUOTED + r'")?')

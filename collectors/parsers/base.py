@@ -186,6 +186,11 @@ def iso_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+# The inside of a double-quoted value with backslash escapes, as an unrolled loop: sre runs
+# each `[^"\\]*` as one repeat, where the alternation `(?:[^"\\]|\\.)*` took a branch per
+# character (4.0 -> 1.3 us per nginx combined line).
+QUOTED_VALUE = r'[^"\\]*(?:\\.[^"\\]*)*'
+
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 

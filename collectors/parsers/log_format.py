@@ -12,7 +12,8 @@ import re
 from datetime import tzinfo
 
 from collectors.parsers.access import clf_timestamp, fill_request, fill_status
-from collectors.parsers.base import TimestampCache, base_event, iso_timestamp, set_source
+from collectors.parsers.base import (QUOTED_VALUE, TimestampCache, base_event, iso_timestamp,
+                                     set_source)
 from core.errors import ConfigError
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -77,7 +78,7 @@ class LogFormat:
             if name in _SHAPES:
                 shape = _SHAPES[name]
             elif following == '"':
-                shape = r'(?:[^"\\]|\\.)*'  # nginx escapes '"' inside values as \x22
+                shape = QUOTED_VALUE  # nginx escapes '"' inside values as \x22
             elif following and following != "$":
                 # Up to the literal that follows, so '$request|$status' splits on '|'.
                 shape = "[^" + re.escape(following) + "]*"

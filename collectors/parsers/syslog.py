@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 
 from collectors.parsers.apache_error import fill_body as fill_apache_body
-from collectors.parsers.base import (BsdTimestamps, CreatedClock, ParserOptions, TimestampCache,
-                                     base_event, iso_timestamp)
+from collectors.parsers.base import (QUOTED_VALUE, BsdTimestamps, CreatedClock, ParserOptions,
+                                     TimestampCache, base_event, iso_timestamp)
 from collectors.parsers.pam import fill_pam, is_pam
 from collectors.parsers.sshd import SshdMessages
 from collectors.parsers.sudo import fill_su, fill_sudo
@@ -38,10 +38,10 @@ UNTAGGED = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?) (\S+) (.*)", re.DOTALL)
 RFC5424 = re.compile(
     r'<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) '
-    r'(-|(?:\[[^\]"\s]+(?: [^=\s\]]+="(?:[^"\\]|\\.)*")*\])+)(?: (.*))?', re.DOTALL)
+    r'(-|(?:\[[^\]"\s]+(?: [^=\s\]]+="' + QUOTED_VALUE + '")*\])+)(?: (.*))?', re.DOTALL)
 BARE = re.compile(r"(\S+) " + _TAG + r"(.*)", re.DOTALL)
-_SD_ELEMENT = re.compile(r'\[([^\]"\s]+)((?: [^=\s\]]+="(?:[^"\\]|\\.)*")*)\]')
-_SD_PARAM = re.compile(r' ([^=\s\]]+)="((?:[^"\\]|\\.)*)"')
+_SD_ELEMENT = re.compile(r'\[([^\]"\s]+)((?: [^=\s\]]+="' + QUOTED_VALUE + '")*)\]')
+_SD_PARAM = re.compile(r' ([^=\s\]]+)="(' + QUOTED_VALUE + ')"')
 
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
               "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0",
