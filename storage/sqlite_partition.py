@@ -31,7 +31,7 @@ FILE_PATTERN = re.compile(r"^events-(\d{4}-\d{2}-\d{2})\.db$")
 SQLITE_HEADER = b"SQLite format 3\x00"
 USER_VERSION_OFFSET = 60      # PRAGMA user_version, big-endian, in the file header
 SCHEMA_VERSION = 3
-PAGE_SIZE = 8192
+PAGE_SIZE = 16384
 FTS_AUTOMERGE = 16
 WAL_CHECKPOINT_BYTES = 40 << 20
 
