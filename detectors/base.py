@@ -2,7 +2,9 @@
 
 Detector contract (the engine relies on it):
 - `select(event)` is cheap and side-effect free: it returns None when the event is not for this
-  rule (conditions fail, or a key field is missing), else `(key, info)`.
+  rule (conditions fail, or a key field is missing), else `(key, info)`. The conditions and the
+  key are one generated function, `selected_key` (conditions.compile_selector); a detector
+  that keeps the base select() gets that function with `info` True as its select.
 - `observe(event, ts, key, info)` is called in event-time order (the engine reorders within the
   allowed lateness) and returns a finding dict or None. Same calls in the same order give the
   same findings: detectors read no clock except `created()` for event.created.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from detectors.conditions import compile_conditions, gates_of
+from detectors.conditions import compile_selector, condition_terms, gates_of, predicate_of
 from detectors.findings import Evidence, build_finding
 from detectors.state import DetectorMetrics, KeyedState
 
@@ -30,8 +32,14 @@ class WindowDetector:
         self.datasets = tuple(rule.datasets)
         self.categories = tuple(rule.categories)
         self.key_fields = list(rule.key)
-        self._single_key = self.key_fields[0] if len(self.key_fields) == 1 else None
-        self.predicate = compile_conditions(rule.match, rule.unless, rule.any_of)
+        terms = condition_terms(rule.match, rule.unless, rule.any_of)
+        self.predicate = predicate_of(terms)
+        alternatives = self.key_alternatives()
+        self.selected_key = compile_selector(terms, alternatives, transform=self.key_transform)
+        if type(self).select is WindowDetector.select:
+            # called for every event of the rule's datasets: one frame instead of three
+            self.select = compile_selector(terms, alternatives, transform=self.key_transform,
+                                           info=True)
         self.gates = gates_of(rule.match)   # the engine's prefilter (detectors/gates.py)
         self.metrics = metrics
         self._created = created
@@ -42,24 +50,15 @@ class WindowDetector:
         # key -> event time until which a fired key stays quiet
         self._quiet: KeyedState = KeyedState(rule.max_keys, lambda count: None)
 
-    def key_of(self, event: dict) -> tuple | None:
-        if self._single_key is not None:
-            value = event.get(self._single_key)
-            if value is None or value == "" or isinstance(value, (list, dict)):
-                return None
-            return (value,)
-        values = []
-        for field in self.key_fields:
-            value = event.get(field)
-            if value is None or value == "" or isinstance(value, (list, dict)):
-                return None
-            values.append(value)
-        return tuple(values)
+    # a key tuple -> the key the rule counts under, or None to drop the event (a staticmethod)
+    key_transform: Callable[[tuple], tuple | None] | None = None
+
+    def key_alternatives(self) -> list[tuple[str, ...]]:
+        """The fields of each key entry, first present one wins (here: one field each)."""
+        return [(field,) for field in self.key_fields]
 
     def select(self, event: dict) -> tuple[tuple, Any] | None:
-        if not self.predicate(event):
-            return None
-        key = self.key_of(event)
+        key = self.selected_key(event)
         if key is None:
             return None
         return key, True

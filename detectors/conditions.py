@@ -192,14 +192,65 @@ def compile_test(field: str, spec: FieldTest) -> Predicate:
 def compile_conditions(match: dict[str, FieldTest], unless: dict[str, FieldTest],
                        any_of: list[dict[str, FieldTest]] = ()) -> Predicate:
     """All of `match`, at least one set of `any_of` (when given) and none of `unless`."""
+    return predicate_of(condition_terms(match, unless, any_of))
+
+
+def predicate_of(terms: list[tuple[Predicate, bool]]) -> Predicate:
+    """The predicate of condition_terms: every term holds (a negated one does not)."""
+    if len(terms) == 1 and not terms[0][1]:
+        return terms[0][0]
+    return _joined(" and ", terms)
+
+
+def compile_selector(terms: list[tuple[Predicate, bool]], key_fields: list[tuple[str, ...]], *,
+                     transform: Callable[[tuple], tuple | None] | None = None,
+                     info: bool = False) -> Callable[[dict], Any]:
+    """`event -> key`: the conditions `terms` (condition_terms), then the key, as one
+    generated function (None when a condition fails or a key field is missing). A key entry is the
+    first of its alternative fields whose value is neither missing, empty nor a list or dict;
+    `transform` maps the key tuple on (None drops the event). With `info`, the function
+    returns `(key, True)`: a rule's whole select(). One function instead of a predicate, a
+    key function and select(): window rules run it on every event of their datasets."""
+    namespace: dict[str, Any] = {"transform": transform}
+    lines = ["def selector(event):"]
+    if terms:
+        body, tests = _expression(" and ", terms)
+        namespace.update(tests)
+        lines += [f"    if not ({body}):", "        return None"]
+    for number, names in enumerate(key_fields):
+        value = f"k{number}"
+        for depth, name in enumerate(names, start=1):
+            indent = "    " * depth
+            lines += [f"{indent}{value} = event.get({name!r})",
+                      f"{indent}if {value} is None or {value} == '' or "
+                      f"isinstance({value}, (list, dict)):"]
+        lines.append("    " * (len(names) + 1) + "return None")
+    lines.append("    key = (" + "".join(f"k{number}, " for number in range(len(key_fields)))
+                 + ")")
+    if transform is not None:
+        lines += ["    key = transform(key)", "    if key is None:", "        return None"]
+    lines.append("    return key, True" if info else "    return key")
+    exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - our text
+    return namespace["selector"]
+
+
+def condition_terms(match: dict[str, FieldTest], unless: dict[str, FieldTest],
+                    any_of: list[dict[str, FieldTest]] = ()) -> list[tuple[Predicate, bool]]:
+    """(test, negated) pairs: all of `match`, one of `any_of`, none of `unless`."""
     terms = [(compile_test(field, spec), False) for field, spec in match.items()]
     if any_of:
         alternatives = [compile_conditions(option, {}) for option in any_of]
         terms.append((_joined(" or ", [(test, False) for test in alternatives]), False))
     terms += [(compile_test(field, spec), True) for field, spec in unless.items()]
-    if len(terms) == 1 and not terms[0][1]:
-        return terms[0][0]
-    return _joined(" and ", terms)
+    return terms
+
+
+def _expression(operator: str, terms: list[tuple[Predicate, bool]]) -> tuple[str, dict]:
+    """The source `t0(event) <operator> not t1(event) ...` and the namespace naming the tests."""
+    namespace = {f"t{number}": test for number, (test, _) in enumerate(terms)}
+    body = operator.join(f"{'not ' if negated else ''}t{number}(event)"
+                         for number, (_, negated) in enumerate(terms))
+    return body, namespace
 
 
 def _joined(operator: str, terms: list[tuple[Predicate, bool]]) -> Predicate:
@@ -208,8 +259,6 @@ def _joined(operator: str, terms: list[tuple[Predicate, bool]]) -> Predicate:
     of their datasets, and the loop and its iterator cost as much as the tests themselves."""
     if not terms:
         return lambda event: True
-    namespace = {f"t{number}": test for number, (test, _) in enumerate(terms)}
-    body = operator.join(f"{'not ' if negated else ''}t{number}(event)"
-                         for number, (_, negated) in enumerate(terms))
+    body, namespace = _expression(operator, terms)
     exec(f"def predicate(event):\n    return {body}\n", namespace)  # noqa: S102 - our text
     return namespace["predicate"]

@@ -36,10 +36,10 @@ class DistinctDetector(WindowDetector):
         value = event.get(self.field)
         if value is None or value == "" or isinstance(value, (list, dict)):
             return None
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
-        return chosen[0], value
+        return key, value
 
     def observe(self, event: dict, ts: float, key: tuple, value) -> dict | None:
         values, stamps = self.state.fetch(key) or NOTHING_SEEN

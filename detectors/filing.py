@@ -44,10 +44,8 @@ class FilingBurstRule(DistinctRule):
 
 
 class FilingBurstDetector(DistinctDetector):
-    def key_of(self, event: dict) -> tuple | None:
-        key = super().key_of(event)
-        if key is None:
-            return None
+    @staticmethod
+    def key_transform(key: tuple) -> tuple | None:
         normalized = tuple(normalize_key_value(value) for value in key)
         return None if "" in normalized else normalized
 

@@ -78,11 +78,11 @@ class RateSpikeDetector(WindowDetector):
         return float(value)
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         value = self.value(event)
-        return (chosen[0], value) if value > 0 else None
+        return (key, value) if value > 0 else None
 
     def observe(self, event: dict, ts: float, key: tuple, value: float) -> dict | None:
         window, total, history, first, ids, baseline = self.state.fetch(key) or NO_RATE

@@ -56,11 +56,11 @@ class RatioDetector(WindowDetector):
         self.min_distinct = rule.min_distinct
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         value = event.get(self.distinct_field) if self.distinct_field else None
-        return chosen[0], (self.is_hit(event), value)
+        return key, (self.is_hit(event), value)
 
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
         hit, value = info

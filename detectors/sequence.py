@@ -47,13 +47,13 @@ class SequenceDetector(WindowDetector):
         self.min_counts = [step.min_count for step in rule.steps]
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         matched = tuple(index for index, test in enumerate(self.steps) if test(event))
         if not matched:
             return None
-        return chosen[0], matched
+        return key, matched
 
     def _rearm(self, first: tuple, ts: float) -> tuple:
         """The state after step 0's events changed: armed again when enough are in the window."""

@@ -219,13 +219,13 @@ class WebAttackDetector(ThresholdDetector):
         return hits
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         found = self.inspect(event)
         if not found:
             return None
-        return chosen[0], found
+        return key, found
 
     def observe(self, event: dict, ts: float, key: tuple, found) -> dict | None:
         self._last_found = found

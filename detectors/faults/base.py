@@ -114,21 +114,11 @@ class FaultDetector(WindowDetector):
         super().__init__(rule, metrics, created)
         self.kinds = tuple(rule.kinds)
         self._firing: dict[tuple, tuple[dict, str]] = {}   # key -> (last finding, severity)
-        self._alternatives = [tuple(part.strip() for part in name.split("|"))
-                              for name in self.key_fields]
-        self._single_key = None  # the base's fast path does not know alternatives
+        self._alternatives = self.key_alternatives()
 
-    def key_of(self, event: dict) -> tuple | None:
-        values = []
-        for names in self._alternatives:
-            for name in names:
-                value = event.get(name)
-                if value is not None and value != "" and not isinstance(value, (list, dict)):
-                    values.append(value)
-                    break
-            else:
-                return None
-        return tuple(values)
+    def key_alternatives(self) -> list[tuple[str, ...]]:
+        """Key entries name alternative fields: `service.name|host.name`."""
+        return [tuple(part.strip() for part in name.split("|")) for name in self.key_fields]
 
     def fields_of(self, event: dict) -> list[str]:
         """The field each key entry took its value from in `event`."""
@@ -171,11 +161,11 @@ class FaultDetector(WindowDetector):
     def select_number(self, event: dict, field: str):
         """(key, value of `field` as a number), or None when the event does not match or
         the field holds no number: for rules that judge a measured value."""
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         value = number(event.get(field))
-        return None if value is None else (chosen[0], value)
+        return None if value is None else (key, value)
 
     def recover(self, key: tuple, ts: float) -> dict | None:
         """The finding that tells alerting a fault of `key` is over (None when it was not

@@ -79,8 +79,8 @@ class BurnRateDetector(FaultDetector):
         self.min_events = rule.min_events
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         bad = self.rule.failures_are_bad and event.get("event.outcome") == "failure"
         if not bad and self.extra_bad is not None:
@@ -90,7 +90,7 @@ class BurnRateDetector(FaultDetector):
             if duration is None:
                 return None  # neither failed nor timed: nothing to judge
             bad = duration > self.threshold_ns
-        return chosen[0], bad
+        return key, bad
 
     def observe(self, event: dict, ts: float, key: tuple, bad) -> dict | None:
         series = self.state.get(key, lambda: _Series(self.bucket_secs, self.span))

@@ -50,8 +50,8 @@ class CertExpiryDetector(FaultDetector):
         self.widest = max(stage.within_days for stage in rule.stages)
 
     def select(self, event: dict):
-        chosen = super().select(event)
-        if chosen is None:
+        key = self.selected_key(event)
+        if key is None:
             return None
         value = event.get(self.field)
         expires = number(value)
@@ -60,7 +60,7 @@ class CertExpiryDetector(FaultDetector):
                 expires = parse_ts(value)
             except ValueError:
                 return None
-        return None if expires is None else (chosen[0], expires)
+        return None if expires is None else (key, expires)
 
     def observe(self, event: dict, ts: float, key: tuple, expires) -> dict | None:
         days_left = (expires - ts) / DAY_SECS
