@@ -1,9 +1,11 @@
 """nginx / apache access and error lines -> exact ECS fields."""
+import ipaddress
+import random
 from datetime import timezone
 
 from collectors.parsers.access import AccessLogParser
 from collectors.parsers.apache_error import ApacheErrorParser
-from collectors.parsers.base import ParserOptions
+from collectors.parsers.base import ParserOptions, classify_address
 from collectors.parsers.nginx_error import NginxErrorParser
 from collectors.parsers.web import ApacheParser, NginxParser
 
@@ -132,3 +134,21 @@ def test_apache_22_and_24_error_lines():
                          "127.0.0.1:8080 (127.0.0.1) failed")
     assert proxy["event.action"] == "http_upstream_error"
     assert parser.parse("not an error line") is None
+
+
+def test_client_addresses_are_written_as_ipaddress_writes_them():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        # many zero groups: the runs RFC 5952 compresses, and embedded-IPv4 shapes
+        words = [rng.choice((0, 0, 0, 1, 0xFFFF, rng.randrange(65536))) for _ in range(8)]
+        text = ":".join(f"{word:X}" for word in words)
+        ip = ipaddress.ip_address(text)
+        expected = str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(ip)
+        assert classify_address(text) == (expected, None), text
+    assert classify_address("[::ffff:10.1.2.3]") == ("10.1.2.3", None)
+    assert classify_address("fe80::1%eth0") == ("fe80::1", None)
+    assert classify_address("203.0.113.9") == ("203.0.113.9", None)
+    # not addresses: kept as a domain, never as an ip
+    for text in ("192.030.0.6", "1.2.3", "256.1.1.1", "2001:db8::g", "portal.example.cn"):
+        assert classify_address(text) == (None, text)
+    assert classify_address("-") == (None, None)
