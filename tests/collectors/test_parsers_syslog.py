@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from collectors.parsers.base import ParserOptions, is_unparsed
 from collectors.parsers.catalog import build_parser, default_registry
 from collectors.parsers.json_lines import JsonLinesParser
+from collectors.parsers.sshd import MEMORY_MAX_PIDS
 from collectors.parsers.syslog import SshdParser, SyslogParser
 
 # A fixed "now": 2026-01-02 12:00 UTC, so year guessing is checkable.
@@ -102,6 +103,18 @@ def test_sshd_preauth_and_memory_of_the_connection_address():
                          "from 192.0.2.47 port 22")
     assert ident["event.action"] == "ssh_no_identification"
     assert ident["event.outcome"] == "failure"
+
+
+def test_sshd_remembers_the_newest_processes_of_a_flood():
+    parser = SyslogParser(OPTIONS)
+    pids = range(1_000, 1_000 + 3 * MEMORY_MAX_PIDS)
+    for pid in pids:
+        parser.parse(f"Jan  2 10:00:00 h sshd[{pid}]: Connection from 192.0.2.{pid % 250 + 1} "
+                     f"port 5555 on 10.0.0.1 port 22")
+    newest, oldest = pids[-MEMORY_MAX_PIDS // 2], pids[0]
+    later = "Jan  2 10:00:09 h sshd[{}]: Disconnecting: Too many authentication failures for root"
+    assert parser.parse(later.format(newest))["source.ip"] == f"192.0.2.{newest % 250 + 1}"
+    assert "source.ip" not in parser.parse(later.format(oldest))     # forgotten, bounded
 
 
 def test_pam_sudo_and_su():
