@@ -99,6 +99,18 @@ def load_signing_key(path: Path, passphrase: SecretRef | None = None):
     return SM2PrivateKey.from_pem(data, secret)
 
 
+def load_verify_key(path: Path):
+    """An SM2 public key from a PEM file (a private key file gives its public half)."""
+    from crypto.errors import KeyFormatError
+    from crypto.sm2 import load_public_or_private
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyFormatError(f"cannot read key {path}: {exc.strerror}") from None
+    return load_public_or_private(data)
+
+
 def open_audit_log(settings: AuditSettings):
     from crypto.auditlog import AuditLog
 

@@ -43,20 +43,13 @@ def agent_version() -> str:
 def load_links(settings) -> list[ServerLink]:
     """A ServerLink per configured server; raises (naming the file) on unreadable keys."""
     from crypto.channel import ChannelSender
-    from crypto.settings import load_signing_key
-    from crypto.sm2 import load_public_or_private
-    from crypto.errors import KeyFormatError
+    from crypto.settings import load_signing_key, load_verify_key
 
     block = settings.agent
     identity = load_signing_key(block.identity_key, block.identity_passphrase)
     links = []
     for server in block.servers:
-        try:
-            server_key = load_public_or_private(Path(server.public_key).read_bytes())
-        except OSError as exc:
-            raise KeyFormatError(f"cannot read server key {server.public_key}: "
-                                 f"{exc.strerror}") from None
-        sender = ChannelSender(identity, server_key, block.id,
+        sender = ChannelSender(identity, load_verify_key(server.public_key), block.id,
                                rekey_after_secs=block.rekey_after_secs)
         links.append(ServerLink(server.url, server.token.reveal(), sender))
     return links

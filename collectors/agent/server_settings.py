@@ -60,16 +60,9 @@ class AgentsSettings(StrictModel):
 def build_receiver(settings: AgentsSettings):
     """The ChannelReceiver for these settings (keys read now)."""
     from crypto.channel import ChannelReceiver
-    from crypto.errors import KeyFormatError
-    from crypto.settings import load_signing_key
-    from crypto.sm2 import load_public_or_private
+    from crypto.settings import load_signing_key, load_verify_key
 
     identity = load_signing_key(settings.identity_key, settings.identity_passphrase)
-    keys = {}
-    for agent_id, agent in settings.trusted.items():
-        try:
-            keys[agent_id] = load_public_or_private(Path(agent.public_key).read_bytes())
-        except OSError as exc:
-            raise KeyFormatError(f"cannot read public key of agent {agent_id!r} "
-                                 f"({agent.public_key}): {exc.strerror}") from None
+    keys = {agent_id: load_verify_key(agent.public_key)
+            for agent_id, agent in settings.trusted.items()}
     return ChannelReceiver(identity, keys, window_secs=settings.window_secs)
