@@ -347,9 +347,9 @@ class FileTailSource:
     async def _process(self, stream: _Stream, block: bytes, base: int, final: bool) -> None:
         """Turn the complete lines of `block` (starting at file offset `base`) into events."""
         if not final and stream.multiline is None and not stream.skipping_long_line:
-            lines = self._plain_lines(block)
-            if lines is not None:
-                await self._process_plain(stream, lines, base)
+            plain = self._plain_lines(block)
+            if plain is not None:
+                await self._process_plain(stream, *plain, base)
                 return
         settings = self.settings
         max_bytes = settings.max_line_bytes
@@ -389,9 +389,7 @@ class FileTailSource:
                 await self._emit(stream)
         stream.read_offset = position
         metrics = self._emitter.metrics
-        unparsed = stream.normalizer.unparsed - unparsed_before
-        if unparsed:
-            metrics.unparsed.labels(self.id).inc(unparsed)
+        self._count_unparsed(stream, unparsed_before)
         if bad_utf8:
             stream.events.append(self._emitter.error(
                 "decode", f"{bad_utf8} line(s) with invalid UTF-8 in {stream.path} "
@@ -426,9 +424,8 @@ class FileTailSource:
         lines.pop()
         return raw, lines
 
-    async def _process_plain(self, stream: _Stream, plain: tuple[list[bytes], list[str]],
+    async def _process_plain(self, stream: _Stream, raw: list[bytes], lines: list[str],
                              base: int) -> None:
-        raw, lines = plain
         batch_max = self.settings.batch_max_lines
         normalizer = stream.normalizer
         unparsed_before = normalizer.unparsed
@@ -437,16 +434,20 @@ class FileTailSource:
         while start < len(lines):
             end = start + max(1, batch_max - len(stream.events))
             stream.events.extend(map(normalizer.event, lines[start:end]))
-            position += sum(map(len, raw[start:end])) + len(raw[start:end])
+            chunk = raw[start:end]
+            position += sum(map(len, chunk)) + len(chunk)
             stream.emitted_offset = position
             start = end
             if len(stream.events) >= batch_max:
                 await self._emit(stream)
         stream.read_offset = position
-        unparsed = normalizer.unparsed - unparsed_before
+        self._count_unparsed(stream, unparsed_before)
+        await self._emit(stream)
+
+    def _count_unparsed(self, stream: _Stream, before: int) -> None:
+        unparsed = stream.normalizer.unparsed - before
         if unparsed:
             self._emitter.metrics.unparsed.labels(self.id).inc(unparsed)
-        await self._emit(stream)
 
     def _add_record(self, stream: _Stream, text: str, end_offset: int) -> None:
         if "\n" in text:

@@ -19,8 +19,9 @@ event of the key or by the engine's tick (a traffic drop to zero is an anomaly t
 Every bucket is learned, anomalous or not: a lasting change of level becomes the new normal
 once it fills half a slot's samples (the median's breakdown point).
 
-Memory per key: 168 x samples_per_slot 4-byte floats (24 samples: 16 KiB) and the key's newest
-event (a finding names what it names), in an LRU of `max_keys` keys. Deterministic: no sampling, no clock but event time.
+Memory per key: 168 x samples_per_slot 4-byte floats (24 samples: 16 KiB) and the key's
+newest event (a finding names what it names), in an LRU of `max_keys` keys. Deterministic: no
+sampling, no clock but event time.
 """
 from __future__ import annotations
 

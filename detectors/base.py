@@ -34,12 +34,13 @@ class WindowDetector:
         self.key_fields = list(rule.key)
         terms = condition_terms(rule.match, rule.unless, rule.any_of)
         self.predicate = predicate_of(terms)
-        alternatives = self.key_alternatives()
-        self.selected_key = compile_selector(terms, alternatives, transform=self.key_transform)
+        self.alternatives = self.key_alternatives()
+        self.selected_key = compile_selector(terms, self.alternatives,
+                                             transform=self.key_transform)
         if type(self).select is WindowDetector.select:
             # called for every event of the rule's datasets: one frame instead of three
-            self.select = compile_selector(terms, alternatives, transform=self.key_transform,
-                                           info=True)
+            self.select = compile_selector(terms, self.alternatives,
+                                           transform=self.key_transform, info=True)
         self.gates = gates_of(rule.match)   # the engine's prefilter (detectors/gates.py)
         self.metrics = metrics
         self._created = created

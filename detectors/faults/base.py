@@ -114,7 +114,6 @@ class FaultDetector(WindowDetector):
         super().__init__(rule, metrics, created)
         self.kinds = tuple(rule.kinds)
         self._firing: dict[tuple, tuple[dict, str]] = {}   # key -> (last finding, severity)
-        self._alternatives = self.key_alternatives()
 
     def key_alternatives(self) -> list[tuple[str, ...]]:
         """Key entries name alternative fields: `service.name|host.name`."""
@@ -123,7 +122,7 @@ class FaultDetector(WindowDetector):
     def fields_of(self, event: dict) -> list[str]:
         """The field each key entry took its value from in `event`."""
         chosen = []
-        for names in self._alternatives:
+        for names in self.alternatives:
             for name in names:
                 if event.get(name) not in (None, ""):
                     chosen.append(name)
