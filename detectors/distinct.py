@@ -2,9 +2,10 @@
 `window_secs` (password spraying: many user names from one address; path enumeration: many
 different 404 paths from one address).
 
-State per key is two tuples in the order values were last seen: the values, and the (time,
-event id) each was last seen at; bounded to `threshold` values (older values cannot matter once
-that many newer ones are inside the window).
+State per key is one flat tuple (value, time, event id, value, time, event id, ...) in the
+order values were last seen, each with when it was last seen; bounded to `threshold` values
+(older values cannot matter once that many newer ones are inside the window). Flat: nested
+tuples stay tracked by the garbage collector (detectors/state.py).
 """
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from detectors.base import WindowDetector
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
 
-
-NOTHING_SEEN = ((), ())
+STRIDE = 3   # value, time, event id
 
 
 class DistinctRule(RuleBase):
@@ -42,25 +42,26 @@ class DistinctDetector(WindowDetector):
         return key, value
 
     def observe(self, event: dict, ts: float, key: tuple, value) -> dict | None:
-        values, stamps = self.state.fetch(key) or NOTHING_SEEN
+        entries = self.state.fetch(key) or ()
+        values = entries[::STRIDE]
         if value in values:
-            at = values.index(value)
-            values, stamps = values[:at] + values[at + 1:], stamps[:at] + stamps[at + 1:]
-        values += (value,)
-        stamps += ((ts, event.get("event.id")),)
+            at = values.index(value) * STRIDE
+            entries = entries[:at] + entries[at + STRIDE:]
+        entries += (value, ts, event.get("event.id"))
         horizon = ts - self.window_secs
-        size = len(values)
+        size = len(entries)
+        most = self.threshold * STRIDE
         start = 0
-        while start < size and (stamps[start][0] <= horizon or size - start > self.threshold):
-            start += 1
+        while start < size and (entries[start + 1] <= horizon or size - start > most):
+            start += STRIDE
         if start:
-            values, stamps = values[start:], stamps[start:]
-        if len(values) < self.threshold or self.quiet(key, ts):
-            self.state.put(key, (values, stamps))
+            entries = entries[start:]
+        if len(entries) < most or self.quiet(key, ts):
+            self.state.put(key, entries)
             return None
-        self.state.put(key, NOTHING_SEEN)
-        evidence = Evidence(len(values), stamps[0][0], ts, [i for _, i in stamps], event,
-                            values)
+        self.state.put(key, ())
+        values = entries[::STRIDE]
+        evidence = Evidence(len(values), entries[1], ts, entries[2::STRIDE], event, values)
         extra = {"shouwang.evidence.distinct_field": self.field,
                  "shouwang.evidence.distinct_values": [str(v) for v in values[:20]]}
         if self.field == "user.name":

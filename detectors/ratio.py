@@ -12,9 +12,10 @@ A share needs a denominator, which a plain count lacks: a scanner that also fetc
 keeps a high 404 share; a busy user with a few dead links does not. `min_distinct` keeps one
 client polling one missing URL from looking like enumeration.
 
-State per key: a tuple of the newest `max_events` (time, hit, value, event id) entries inside
-the window, so memory is bounded by the rule; beyond that many events per window, the share is
-over the newest ones.
+State per key: a flat tuple of the newest `max_events` entries (time, hit, value, event id)
+inside the window, so memory is bounded by the rule; beyond that many events per window, the
+share is over the newest ones. Flat: nested tuples stay tracked by the garbage collector
+(detectors/state.py).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from detectors.conditions import FieldTest, compile_conditions
 from detectors.findings import Evidence
 from detectors.rules import RuleBase, RuleType
 from detectors.state import slide
+
+STRIDE = 4   # time, hit, value, event id
 
 
 class RatioRule(RuleBase):
@@ -67,21 +70,21 @@ class RatioDetector(WindowDetector):
         entries = slide(self.state.fetch(key) or (), (ts, hit, value, event.get("event.id")),
                         self.max_events, ts - self.window_secs)
         self.state.put(key, entries)
-        total = len(entries)
+        total = len(entries) // STRIDE
         if total < self.min_events:
             return None
-        hits = sum(1 for entry in entries if entry[1])
+        hit_at = [at for at in range(0, len(entries), STRIDE) if entries[at + 1]]
+        hits = len(hit_at)
         if hits < self.min_ratio * total:
             return None
-        values = list(dict.fromkeys(entry[2] for entry in entries if entry[1]))
+        values = list(dict.fromkeys(entries[at + 2] for at in hit_at))
         if self.distinct_field and len(values) < self.min_distinct:
             return None
         if self.quiet(key, ts):
             return None
         self.state.put(key, ())
         ratio = hits / total
-        evidence = Evidence(total, entries[0][0], ts,
-                            [entry[3] for entry in entries if entry[1]], event)
+        evidence = Evidence(total, entries[0], ts, [entries[at + 3] for at in hit_at], event)
         extra = {"shouwang.ratio.hits": hits, "shouwang.ratio.events": total,
                  "shouwang.ratio.value": round(ratio, 3), "hits": hits,
                  "percent": round(100 * ratio)}

@@ -35,8 +35,10 @@ class SequenceRule(RuleBase):
     steps: list[Step] = Field(min_length=2, max_length=8)
 
 
-# State per key: (first, done, count, ids): the (time, event id) pairs of step 0 (at most its
-# min_count), the steps completed, the events of the current later step and their event ids.
+# State per key: (first, done, count, ids): step 0's events as a flat (time, event id, time,
+# event id, ...) tuple (at most its min_count; flat: nested tuples stay tracked by the garbage
+# collector, detectors/state.py), the steps completed, the events of the current later step
+# and their event ids.
 NO_PROGRESS = ((), 0, 0, ())
 
 
@@ -57,12 +59,12 @@ class SequenceDetector(WindowDetector):
 
     def _rearm(self, first: tuple, ts: float) -> tuple:
         """The state after step 0's events changed: armed again when enough are in the window."""
-        first = drop_through(first, ts - self.window_secs)
-        return first, 1 if len(first) >= self.min_counts[0] else 0, 0, ()
+        first = drop_through(first, ts - self.window_secs, 2)
+        return first, 1 if len(first) >= 2 * self.min_counts[0] else 0, 0, ()
 
     def observe(self, event: dict, ts: float, key: tuple, matched: tuple) -> dict | None:
         first, done, count, ids = self.state.fetch(key) or NO_PROGRESS
-        if done and ts - first[0][0] > self.window_secs:
+        if done and ts - first[0] > self.window_secs:
             first, done, count, ids = self._rearm(first, ts)
         if done and done in matched:
             count += 1
@@ -83,9 +85,10 @@ class SequenceDetector(WindowDetector):
     def _complete(self, first: tuple, event: dict, ts: float, key: tuple):
         if self.quiet(key, ts):
             return None
-        ids = [i for _, i in first][:3] + [event.get("event.id")]
-        evidence = Evidence(len(first) + 1, first[0][0], ts, ids, event)
-        return self.fire(key, ts, evidence, {"shouwang.evidence.prior_count": len(first)})
+        prior = len(first) // 2
+        ids = list(first[1:6:2]) + [event.get("event.id")]
+        evidence = Evidence(prior + 1, first[0], ts, ids, event)
+        return self.fire(key, ts, evidence, {"shouwang.evidence.prior_count": prior})
 
 
 RULE_TYPE = RuleType("sequence", SequenceRule, SequenceDetector,

@@ -11,6 +11,10 @@ of numbers and strings, replaced on each update (`fetch`, `put`, `slide`), not l
 changed in place. CPython stops tracking such tuples in the garbage collector at its next young
 collection; lists and objects stay tracked for life, and 100k keys per rule in several rules
 made every full collection walk millions of them (a third of the engine's time went to it).
+Best flat, numbers and strings only: a tuple is untracked only once the tuples inside it are,
+and a new inner tuple, referenced only by the new outer one, is put behind it while the
+collector sorts out what is reachable, so nested state stays tracked into the older
+generations (walked again by each of their collections) until a collection of those.
 Rules with few keys (fault series, Sigma correlations) keep mutable state (`get`).
 """
 from __future__ import annotations
@@ -45,22 +49,25 @@ class DetectorMetrics:
                              "Matched events waiting for the watermark", registry=registry)
 
 
-def drop_through(entries: tuple, horizon: float) -> tuple:
-    """`entries` without the leading (time, ...) entries at or before `horizon`."""
+def drop_through(entries: tuple, horizon: float, stride: int) -> tuple:
+    """Flat `entries` (`stride` items each, a time first) without the leading entries at or
+    before `horizon`."""
     start, size = 0, len(entries)
-    while start < size and entries[start][0] <= horizon:
-        start += 1
+    while start < size and entries[start] <= horizon:
+        start += stride
     return entries[start:] if start else entries
 
 
 def slide(entries: tuple, entry: tuple, maxlen: int, horizon: float = float("-inf")) -> tuple:
-    """`entries` with `entry` appended, at most the newest `maxlen`, and without the leading
-    (time, ...) entries at or before `horizon`."""
-    if len(entries) >= maxlen:
-        entries = entries[len(entries) - maxlen + 1:] + (entry,)
-    else:
-        entries += (entry,)
-    return drop_through(entries, horizon)
+    """Flat `entries` (entries of len(entry) items, a time first) with `entry`'s items
+    appended, at most the newest `maxlen` entries, and without the leading entries at or
+    before `horizon`."""
+    stride = len(entry)
+    entries += entry
+    most = maxlen * stride
+    if len(entries) > most:
+        entries = entries[len(entries) - most:]
+    return drop_through(entries, horizon, stride)
 
 
 class KeyedState(Generic[S]):

@@ -1,7 +1,9 @@
 """`threshold` rules: at least `threshold` matching events per key within `window_secs`.
 
-State per key is a tuple of at most `threshold` (time, event id) pairs: only the newest
-`threshold` events can decide a crossing, so memory per key is bounded by the rule itself.
+State per key is one flat tuple (time, event id, time, event id, ...) of at most `threshold`
+events: only the newest `threshold` events can decide a crossing, so memory per key is bounded
+by the rule itself. Flat: nested tuples stay tracked by the garbage collector
+(detectors/state.py).
 """
 from __future__ import annotations
 
@@ -28,11 +30,11 @@ class ThresholdDetector(WindowDetector):
     def observe(self, event: dict, ts: float, key: tuple, info) -> dict | None:
         window = slide(self.state.fetch(key) or (), (ts, event.get("event.id")),
                        self.threshold, ts - self.window_secs)
-        if len(window) < self.threshold or self.quiet(key, ts):
+        if len(window) < 2 * self.threshold or self.quiet(key, ts):
             self.state.put(key, window)
             return None
         self.state.put(key, ())
-        evidence = Evidence(len(window), window[0][0], ts, [i for _, i in window], event)
+        evidence = Evidence(self.threshold, window[0], ts, window[1::2], event)
         return self.fire(key, ts, evidence)
 
 
