@@ -71,7 +71,11 @@ def slide(entries: tuple, entry: tuple, maxlen: int, horizon: float = float("-in
 
 
 class KeyedState(Generic[S]):
-    """An LRU map key -> state with a hard bound and an eviction callback."""
+    """An LRU map key -> state with a hard bound and an eviction callback. Keys are tuples of
+    scalars; a key of one field is held as its value (equal keys stay equal, and no scalar
+    equals a tuple): a string hashes from its cache and compares at once, where a tuple is
+    hashed and compared item by item on every lookup, and it is not one more object per key
+    for the garbage collector (most rules key on one address)."""
 
     __slots__ = ("max_keys", "_items", "_on_evict", "_evictions")
 
@@ -81,7 +85,9 @@ class KeyedState(Generic[S]):
         self._on_evict = on_evict
         self._evictions = 0
 
-    def get(self, key: Hashable, factory: Callable[[], S]) -> S:
+    def get(self, key: tuple, factory: Callable[[], S]) -> S:
+        if len(key) == 1:
+            key = key[0]
         items = self._items
         state = items.get(key)
         if state is not None:
@@ -97,16 +103,20 @@ class KeyedState(Generic[S]):
         state = items[key] = factory()
         return state
 
-    def fetch(self, key: Hashable):
+    def fetch(self, key: tuple):
         """The immutable state of `key` (now the most recent), or None."""
+        if len(key) == 1:
+            key = key[0]
         items = self._items
         state = items.get(key)
         if state is not None:
             items.move_to_end(key)
         return state
 
-    def put(self, key: Hashable, state) -> None:
+    def put(self, key: tuple, state) -> None:
         """Store the new immutable state of `key` (fetched just before, or new)."""
+        if len(key) == 1:
+            key = key[0]
         items = self._items
         if len(items) >= self.max_keys and key not in items:
             items.popitem(last=False)
@@ -121,8 +131,8 @@ class KeyedState(Generic[S]):
             self._on_evict(self._evictions)
             self._evictions = 0
 
-    def drop(self, key: Hashable) -> None:
-        self._items.pop(key, None)
+    def drop(self, key: tuple) -> None:
+        self._items.pop(key[0] if len(key) == 1 else key, None)
 
     def __len__(self) -> int:
         return len(self._items)
