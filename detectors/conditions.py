@@ -199,7 +199,7 @@ def predicate_of(terms: list[tuple[Predicate, bool]]) -> Predicate:
     """The predicate of condition_terms: every term holds (a negated one does not)."""
     if len(terms) == 1 and not terms[0][1]:
         return terms[0][0]
-    return _joined(" and ", terms)
+    return joined(" and ", terms)
 
 
 def compile_selector(terms: list[tuple[Predicate, bool]], key_fields: list[tuple[str, ...]], *,
@@ -240,7 +240,7 @@ def condition_terms(match: dict[str, FieldTest], unless: dict[str, FieldTest],
     terms = [(compile_test(field, spec), False) for field, spec in match.items()]
     if any_of:
         alternatives = [compile_conditions(option, {}) for option in any_of]
-        terms.append((_joined(" or ", [(test, False) for test in alternatives]), False))
+        terms.append((joined(" or ", [(test, False) for test in alternatives]), False))
     terms += [(compile_test(field, spec), True) for field, spec in unless.items()]
     return terms
 
@@ -253,7 +253,7 @@ def _expression(operator: str, terms: list[tuple[Predicate, bool]]) -> tuple[str
     return body, namespace
 
 
-def _joined(operator: str, terms: list[tuple[Predicate, bool]]) -> Predicate:
+def joined(operator: str, terms: list[tuple[Predicate, bool]]) -> Predicate:
     """One function `t0(event) <operator> not t1(event) ...` over (test, negated) terms.
     Generated rather than a loop over the tests: rules run their conditions on every event
     of their datasets, and the loop and its iterator cost as much as the tests themselves."""

@@ -40,6 +40,8 @@ from sigma.types import (CompareOperators, Placeholder, SigmaBool, SigmaCasedStr
                          SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString,
                          SigmaTimestampPart, SpecialChars)
 
+from detectors.conditions import joined
+
 Predicate = Callable[[dict], bool]
 KEYWORD_FIELDS = ("event.original", "message")
 MISSING = object()
@@ -431,11 +433,7 @@ def _merge_leaves(leaves: list[tuple[str | None, Any]], scanner: Scanner) -> lis
 def _any_of(tests: list[Predicate]) -> Predicate:
     if len(tests) == 1:
         return tests[0]
-    if len(tests) == 2:
-        first, second = tests
-        either = lambda event: first(event) or second(event)  # noqa: E731
-    else:
-        either = lambda event: any(test(event) for test in tests)  # noqa: E731
+    either = joined(" or ", [(test, False) for test in tests])
     # one of the alternatives must hold: so one of all their needs, if each has some
     needs: dict = {}
     for test in tests:
@@ -451,11 +449,7 @@ def _all_of(tests: list[Predicate]) -> Predicate:
         return _always
     if len(tests) == 1:
         return tests[0]
-    if len(tests) == 2:
-        first, second = tests
-        both = lambda event: first(event) and second(event)  # noqa: E731
-    else:
-        both = lambda event: all(test(event) for test in tests)  # noqa: E731
+    both = joined(" and ", [(test, False) for test in tests])
     # every part must hold: the needs of any one of them will do
     return _needing(both, next((test.needs for test in tests if getattr(test, "needs", None)),
                                None))
