@@ -12,6 +12,7 @@ A row is (ts_us, <hot columns...>, message, irregular, doc):
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import orjson
@@ -98,14 +99,33 @@ class TimestampParser:
         return base
 
 
-def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[tuple]]:
-    """Rows grouped by UTC day number (days since the epoch)."""
-    by_day: dict[int, list[tuple]] = {}
+def split_by_day(events: list[dict], parse_ts: TimestampParser
+                 ) -> list[tuple[int, list[int], list[dict]]]:
+    """(UTC day number, @timestamp of each event in microseconds, events) per day, days in
+    ascending order. A batch nearly always falls on one day: then `events` is not copied."""
+    stamps = list(map(parse_ts, events))
+    if not stamps:
+        return []
+    first, last = min(stamps) // US_PER_DAY, max(stamps) // US_PER_DAY
+    if first == last:
+        return [(first, stamps, events)]
+    days: dict[int, tuple[list[int], list[dict]]] = {}
+    for ts_us, event in zip(stamps, events):
+        day = days.get(ts_us // US_PER_DAY)
+        if day is None:
+            day = days[ts_us // US_PER_DAY] = ([], [])
+        day[0].append(ts_us)
+        day[1].append(event)
+    return [(day, *days[day]) for day in sorted(days)]
+
+
+def encode_rows(stamps: list[int], events: list[dict]) -> list[tuple]:
+    """The rows of `events`, whose @timestamps (microseconds) are `stamps`."""
     dumps = orjson.dumps
     hot_keys = _HOT_KEYS
     plain_types = _PLAIN_TYPES
-    for event in events:
-        ts_us = parse_ts(event)
+    rows = []
+    for ts_us, event in zip(stamps, events):
         hot = list(map(event.get, hot_keys))
         irregular = 0
         if not plain_types.issuperset(map(type, hot)):      # rare: a list, a number...
@@ -115,12 +135,26 @@ def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[
         message = event.get("message") or event.get("event.original")
         if message is not None and type(message) is not str:
             message = str(message)
-        row = (ts_us, *hot, message, irregular,
-               dumps(event, default=_lenient, option=_DUMPS_OPTIONS))
-        day = ts_us // US_PER_DAY
-        rows = by_day.get(day)
-        if rows is None:
-            by_day[day] = [row]
-        else:
-            rows.append(row)
-    return by_day
+        try:
+            doc = dumps(event, default=_lenient, option=_DUMPS_OPTIONS)
+        except TypeError:
+            doc = _dump_beyond_orjson(event)
+        rows.append((ts_us, *hot, message, irregular, doc))
+    return rows
+
+
+def _dump_beyond_orjson(event: dict) -> bytes:
+    """What orjson refuses (integers beyond 64 bits, nesting deeper than 254 levels, both
+    possible in a JSON line) is still stored: through the standard library, or failing that
+    with such values as text. A batch must never be refused for one event's content."""
+    try:
+        return json.dumps(event, default=str, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError):
+        return orjson.dumps({key: value if type(value) is str else repr(value)
+                      for key, value in event.items()}, option=_DUMPS_OPTIONS)
+
+
+def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[tuple]]:
+    """All rows of a batch grouped by UTC day number (days since the epoch)."""
+    return {day: encode_rows(stamps, day_events)
+            for day, stamps, day_events in split_by_day(events, parse_ts)}

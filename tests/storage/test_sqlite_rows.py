@@ -27,3 +27,27 @@ def test_rows_are_grouped_by_utc_day_and_hot_fields_only_hold_strings():
     assert regular[6] == "203.0.113.9" and regular[-2] == 0 and regular[-3] == "m"
     # a list in a hot field: the column stays empty, the row is marked, the document keeps it
     assert irregular[6] is None and irregular[-2] == 1 and irregular[-3] == "raw line"
+
+
+async def test_values_orjson_refuses_are_stored_not_a_refused_batch(tmp_path):
+    """A JSON line may hold an integer beyond 64 bits or nesting deeper than orjson writes:
+    the batch is stored whole (a refused batch would be retried forever), the value kept."""
+    from storage.base import Query
+    from storage.sqlite import SqliteStore
+    from tests.storage.contract import NOW, event
+
+    deep: list = []
+    inner = deep
+    for _ in range(300):
+        inner.append([])
+        inner = inner[0]
+    store = SqliteStore("store", tmp_path / "store")
+    await store.open()
+    await store.write([event(NOW - 2, message="huge", **{"labels.n": 2 ** 70}),
+                       event(NOW - 1, message="deep", **{"labels.deep": deep}),
+                       event(NOW, message="plain")])
+    found = {e["message"]: e for e in (await store.search(Query(limit=10))).events}
+    assert sorted(found) == ["deep", "huge", "plain"]
+    assert found["huge"]["labels.n"] == 2 ** 70
+    assert str(found["deep"]["labels.deep"]).count("[") == 301
+    await store.close()
