@@ -38,9 +38,9 @@ UNTAGGED = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?) (\S+) (.*)", re.DOTALL)
 RFC5424 = re.compile(
     r'<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) '
-    r'(-|(?:\[[^\]"\s]+(?: [^=\s\]]+="' + QUOTED_VALUE + '")*\])+)(?: (.*))?', re.DOTALL)
+    r'(-|(?:\[[^\]"\s]+(?: [^=\s\]]+="' + QUOTED_VALUE + r'")*\])+)(?: (.*))?', re.DOTALL)
 BARE = re.compile(r"(\S+) " + _TAG + r"(.*)", re.DOTALL)
-_SD_ELEMENT = re.compile(r'\[([^\]"\s]+)((?: [^=\s\]]+="' + QUOTED_VALUE + '")*)\]')
+_SD_ELEMENT = re.compile(r'\[([^\]"\s]+)((?: [^=\s\]]+="' + QUOTED_VALUE + r'")*)\]')
 _SD_PARAM = re.compile(r' ([^=\s\]]+)="(' + QUOTED_VALUE + ')"')
 
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
