@@ -113,7 +113,7 @@ class AnomalyDetector(FaultDetector):
             return []
         self._boundary = boundary
         findings = []
-        for key, series in list(self.state._items.items()):
+        for key, series in self.state.items():
             findings += self._close_until(key, series, boundary)
         return findings
 

@@ -131,6 +131,11 @@ class KeyedState(Generic[S]):
             self._on_evict(self._evictions)
             self._evictions = 0
 
+    def items(self) -> list[tuple[tuple, S]]:
+        """(key, state) of every key, least recently used first; keys as tuples again."""
+        return [(key if type(key) is tuple else (key,), state)
+                for key, state in self._items.items()]
+
     def drop(self, key: tuple) -> None:
         self._items.pop(key[0] if len(key) == 1 else key, None)
 

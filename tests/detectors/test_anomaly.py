@@ -89,6 +89,7 @@ def test_traffic_dropping_to_zero_is_found_by_the_clock(build):
     assert len(findings) == 1
     assert findings[0]["shouwang.anomaly.direction"] == "down"
     assert findings[0]["shouwang.anomaly.value"] == 0
+    assert findings[0]["host.name"] == "pss-lb-01"          # the key, found by the clock
 
 
 def test_state_per_key_is_bounded(build):
