@@ -181,6 +181,10 @@ class SqliteStore:
                     raise StoreError(f"cannot store {count} events in {path}: {exc}") \
                         from None
                 raise corrupt_error(path, exc) from None
+            except BaseException:
+                # rows are encoded inside the transaction: never leave it open behind us
+                self._abandon(day, conn)
+                raise
 
     def _abandon(self, day: int, conn: sqlite3.Connection) -> None:
         """Roll back and drop a connection after a failure, so the next batch starts clean."""

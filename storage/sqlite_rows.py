@@ -111,11 +111,9 @@ def split_by_day(events: list[dict], parse_ts: TimestampParser
         return [(first, stamps, events)]
     days: dict[int, tuple[list[int], list[dict]]] = {}
     for ts_us, event in zip(stamps, events):
-        day = days.get(ts_us // US_PER_DAY)
-        if day is None:
-            day = days[ts_us // US_PER_DAY] = ([], [])
-        day[0].append(ts_us)
-        day[1].append(event)
+        day_stamps, day_events = days.setdefault(ts_us // US_PER_DAY, ([], []))
+        day_stamps.append(ts_us)
+        day_events.append(event)
     return [(day, *days[day]) for day in sorted(days)]
 
 
@@ -151,10 +149,4 @@ def _dump_beyond_orjson(event: dict) -> bytes:
         return json.dumps(event, default=str, ensure_ascii=False, allow_nan=False).encode()
     except (ValueError, TypeError, RecursionError):
         return orjson.dumps({key: value if type(value) is str else repr(value)
-                      for key, value in event.items()}, option=_DUMPS_OPTIONS)
-
-
-def build_rows(events: list[dict], parse_ts: TimestampParser) -> dict[int, list[tuple]]:
-    """All rows of a batch grouped by UTC day number (days since the epoch)."""
-    return {day: encode_rows(stamps, day_events)
-            for day, stamps, day_events in split_by_day(events, parse_ts)}
+                             for key, value in event.items()}, option=_DUMPS_OPTIONS)

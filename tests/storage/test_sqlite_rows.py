@@ -1,6 +1,6 @@
 """Events -> SQLite rows: timestamps (cached per string and per second) and hot columns."""
 from core.events import parse_ts
-from storage.sqlite_rows import US_PER_DAY, TimestampParser, build_rows
+from storage.sqlite_rows import US_PER_DAY, TimestampParser, encode_rows, split_by_day
 
 
 def test_timestamps_are_the_same_from_the_caches_as_parsed():
@@ -20,7 +20,8 @@ def test_rows_are_grouped_by_utc_day_and_hot_fields_only_hold_strings():
                "source.ip": "203.0.113.9", "message": "m"},
               {"@timestamp": "2026-11-26T00:00:00Z", "event.id": "b",
                "source.ip": ["203.0.113.9", "::1"], "event.original": "raw line"}]
-    by_day = build_rows(events, TimestampParser())
+    by_day = {day: encode_rows(stamps, day_events)
+              for day, stamps, day_events in split_by_day(events, TimestampParser())}
     first_day, second_day = sorted(by_day)
     assert second_day - first_day == 1 and by_day[first_day][0][0] // US_PER_DAY == first_day
     (regular,), (irregular,) = by_day[first_day], by_day[second_day]
